@@ -1,0 +1,1 @@
+"""Command-line interface: argv to typed configs, errors to exit codes."""

@@ -1,0 +1,70 @@
+"""Score picks against reference particles: AP, and precision/recall/F1 against the threshold.
+
+Each pick matches at most one reference particle within the match radius (default: the
+particle radius, from --model or a preprocessed --micrographs directory). Picks on micrographs
+absent from the reference are ignored. Writes metrics.json and pr_curve.png to --output and logs
+the headline numbers.
+
+Example usage:
+  cryopick evaluate --picks picks.star --reference truth.txt --model model/ -o eval/
+  cryopick evaluate --picks picks.txt --reference truth.txt --match-radius-orig-px 30
+"""
+
+import argparse
+from pathlib import Path
+
+from cryopick.cli.arguments import positive_float
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--picks", type=Path, required=True, help="coordinate file to score")
+    parser.add_argument("--reference", type=Path, required=True, help="reference (true) particle centres")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="directory for metrics.json and pr_curve.png (default: log only)")
+    radius = parser.add_mutually_exclusive_group(required=True)
+    radius.add_argument("--match-radius-orig-px", type=positive_float,
+                        help="match distance in original pixels")
+    radius.add_argument("--model", type=Path, help="model directory: match within its particle radius")
+    radius.add_argument("--micrographs", type=Path,
+                        help="preprocessed directory: match within its particle radius")
+    parser.add_argument("--matching", choices=("optimal", "greedy"), default="optimal",
+                        help="one-to-one assignment: optimal (most matches) or greedy by score "
+                             "(default: %(default)s)")
+    parser.add_argument("--picks-format", choices=("topaz", "csv", "star", "box"), default=None)
+    parser.add_argument("--reference-format", choices=("topaz", "csv", "star", "box"), default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from cryopick.cli.main import attach_run_log
+    from cryopick.config import EvaluateConfig, Geometry
+    from cryopick.errors import InputError
+    from cryopick.io.manifest import read_manifest
+    from cryopick.io.model_files import load_model
+    from cryopick.workflows.evaluate import run_evaluate
+
+    log = logging.getLogger("cryopick.evaluate")
+    radius = args.match_radius_orig_px
+    if radius is None:
+        if args.model is not None:
+            _, record = load_model(args.model)
+            try:
+                geometry = Geometry.from_json(record["geometry"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise InputError(args.model, f"model.json has no usable geometry: {exc}") from None
+        else:
+            geometry = read_manifest(args.micrographs).geometry
+        radius = geometry.particle_radius_orig_px
+    if args.output is not None:
+        attach_run_log(args.output)
+    metrics = run_evaluate(EvaluateConfig(match_radius_orig_px=radius, matching=args.matching),
+                           args.picks, args.reference, args.output,
+                           picks_format=args.picks_format, reference_format=args.reference_format)
+    log.info("AP %.4f | best F1 %.4f at threshold %s (precision %.3f, recall %.3f) | %d picks, "
+             "%d reference particles, match radius %.1f px",
+             metrics["average_precision"], metrics["best_f1"],
+             "n/a" if metrics["best_f1_threshold"] is None else f"{metrics['best_f1_threshold']:.2f}",
+             metrics["precision_at_best_f1"], metrics["recall_at_best_f1"], metrics["n_picks"],
+             metrics["n_reference"], radius)
+    return 0

@@ -1,0 +1,104 @@
+"""cryopick: learn to pick particles in cryo-EM micrographs from a few labelled examples.
+
+Example usage (the whole pipeline):
+
+  cryopick preprocess raw/*.mrc --particle-diameter-A 120 -o work/
+  cryopick train --micrographs work/ --particles labels.star \\
+      --expected-particles-per-micrograph 150 -o model/
+  cryopick extract --model model/ --micrographs work/ -o picks.star
+  cryopick evaluate --picks picks.star --reference truth.star --model model/ -o eval/
+
+Each command's --help is its manual. Errors in the input are reported in one line naming the
+file (and line), with exit status 2; outputs are written atomically.
+"""
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from cryopick import __version__
+from cryopick.cli import evaluate, extract, preprocess, simulate, train
+from cryopick.errors import CryopickError
+
+log = logging.getLogger("cryopick")
+
+COMMANDS: dict[str, ModuleType] = {
+    "preprocess": preprocess,
+    "train": train,
+    "extract": extract,
+    "evaluate": evaluate,
+    "simulate": simulate,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cryopick", description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]), formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cryopick {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    common.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module in COMMANDS.items():
+        doc = module.__doc__ or ""
+        summary, _, details = doc.partition("\n\n")
+        command = sub.add_parser(name, help=summary, description=summary, epilog=details,
+                                 parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_args(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s" if verbose == 0 else "%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("cryopick")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def attach_run_log(directory: Path) -> None:
+    """Also log (at INFO, with times) to ``<directory>/run.log``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(directory / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger("cryopick")
+    root.addHandler(handler)
+    if root.level > logging.INFO:
+        for existing in root.handlers:
+            if existing is not handler:
+                existing.setLevel(root.level)
+        root.setLevel(logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
+    args.progress_disabled = args.quiet or not sys.stderr.isatty()
+    try:
+        return int(args._module.run(args) or 0)
+    except CryopickError as exc:
+        log.error("cryopick %s: error: %s", args.command, exc)
+        return 2
+    except KeyboardInterrupt:
+        log.error("cryopick %s: interrupted", args.command)
+        return 130
+    finally:
+        root = logging.getLogger("cryopick")
+        for handler in list(root.handlers):
+            if isinstance(handler, logging.FileHandler):
+                handler.close()
+                root.removeHandler(handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Train a picker from labelled particle centres, treating everything else as unlabelled.
+
+Reads the preprocessed micrographs and their geometry (from `cryopick preprocess`), the labelled
+centres (original-micrograph pixels; .txt/.csv/.star/.box), and the expected number of particles
+per micrograph, which sets the class prior. Trains a fully-convolutional classifier with a
+positive-unlabelled objective (GE-binomial by default), holds out whole micrographs to choose the
+best epoch by average precision, and saves the model as weights.safetensors + model.json.
+
+Example usage:
+  cryopick train --micrographs work/ --particles labels.star \
+      --expected-particles-per-micrograph 150 -o model/
+  cryopick train --micrographs work/ --particles labels.txt --expected-particles-per-micrograph 150 \
+      --num-labeled 100 --model resnet8 --epochs 20 -o model/
+"""
+
+import argparse
+from pathlib import Path
+
+from cryopick.cli.arguments import fraction, positive_float, positive_int
+from cryopick.config import OBJECTIVES
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--micrographs", type=Path, required=True,
+                        help="directory written by `cryopick preprocess`")
+    parser.add_argument("--particles", type=Path, required=True,
+                        help="labelled particle centres in original pixels (.txt, .csv, .star, .box); "
+                             "the micrographs it names are the training set")
+    parser.add_argument("--particles-format", choices=("topaz", "csv", "star", "box"), default=None,
+                        help="format of --particles (default: from its suffix)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="model directory to write")
+    parser.add_argument("-n", "--expected-particles-per-micrograph", type=positive_float, required=True,
+                        help="how many particles a micrograph holds on average, labelled or not")
+    parser.add_argument("--num-labeled", type=positive_int, default=None,
+                        help="use a random subset of this many labels (default: all)")
+    parser.add_argument("--model", choices=("conv3", "resnet8"), default="conv3",
+                        help="conv3: the paper's 3-layer net (receptive field 31 px, fast); resnet8: "
+                             "a small ResNet (67 px) (default: %(default)s)")
+    parser.add_argument("--units", type=positive_int, default=32,
+                        help="filters in the first layer; later layers scale with it (default: %(default)s)")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="ge-binomial",
+                        help="pn, nnpu, ge-kl or ge-binomial (default: %(default)s)")
+    parser.add_argument("--objective-weight", type=positive_float, default=None,
+                        help="weight of the GE term (default: 1 for ge-binomial, 10 for ge-kl)")
+    parser.add_argument("--label-radius-px", type=positive_float, default=3.0,
+                        help="working pixels around each label that count as positive (default: %(default)s)")
+    parser.add_argument("--validation-fraction", type=fraction, default=0.2,
+                        help="share of the labelled micrographs held out to pick the best epoch "
+                             "(default: %(default)s)")
+    parser.add_argument("--epochs", type=positive_int, default=10, help="(default: %(default)s)")
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=200,
+                        help="minibatches per epoch (default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="(default: %(default)s)")
+    parser.add_argument("--positive-fraction", type=positive_float, default=1 / 16,
+                        help="share of each minibatch centred on labelled particles (default: 1/16)")
+    parser.add_argument("--learning-rate", type=positive_float, default=1e-3,
+                        help="Adam step size (default: %(default)s)")
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 on weights (default: %(default)s)")
+    parser.add_argument("--patience", type=positive_int, default=4,
+                        help="stop after this many epochs without held-out gain (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    parser.add_argument("--device", default="auto",
+                        help="cpu, cuda, cuda:N or auto (CUDA when available) (default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from cryopick.cli.main import attach_run_log
+    from cryopick.config import TrainConfig
+    from cryopick.workflows.train import run_train
+
+    config = TrainConfig(
+        expected_particles_per_micrograph=args.expected_particles_per_micrograph,
+        model=args.model, objective=args.objective, objective_weight=args.objective_weight,
+        label_radius_px=args.label_radius_px, num_labeled=args.num_labeled,
+        validation_fraction=args.validation_fraction, epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
+        positive_fraction=args.positive_fraction, learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay, patience_epochs=args.patience, seed=args.seed,
+        device=args.device, extra={"units": args.units},
+    )
+    attach_run_log(args.output)
+    run_train(config, args.micrographs, args.particles, args.output, particles_format=args.particles_format,
+              quiet=args.progress_disabled, command=["cryopick", *sys.argv[1:]])
+    return 0

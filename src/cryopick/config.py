@@ -1,0 +1,193 @@
+"""Typed, frozen configuration: every parameter enters once (at the CLI) and flows down from here.
+
+Compute functions never receive these objects; a workflow unpacks them into unit-named numbers.
+"""
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cryopick.errors import ConfigError
+
+Normalization = Literal["gmm", "affine"]
+Objective = Literal["pn", "nnpu", "ge-kl", "ge-binomial"]
+OBJECTIVES: tuple[str, ...] = ("pn", "nnpu", "ge-kl", "ge-binomial")
+#: The paper's default weight of the criterion term for each objective (unused by pn and nnpu).
+DEFAULT_OBJECTIVE_WEIGHT: dict[str, float] = {"pn": 1.0, "nnpu": 1.0, "ge-kl": 10.0, "ge-binomial": 1.0}
+#: A particle narrower than this many working pixels cannot be told from noise by the network.
+MIN_PARTICLE_DIAMETER_PX = 3.0
+
+
+def _positive(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How big the particle is and how the micrographs were resampled: stated once, recorded."""
+
+    particle_diameter_A: float
+    pixel_size_A: float  # of the original micrographs
+    downsample_factor: int  # original pixels per working pixel
+
+    def __post_init__(self) -> None:
+        _positive("particle_diameter_A", self.particle_diameter_A)
+        _positive("pixel_size_A", self.pixel_size_A)
+        if not isinstance(self.downsample_factor, int) or self.downsample_factor < 1:
+            raise ConfigError(
+                f"downsample_factor must be a whole number >= 1, got {self.downsample_factor!r}"
+            )
+        if 2 * self.particle_radius_px < MIN_PARTICLE_DIAMETER_PX:
+            raise ConfigError(
+                f"downsampling by {self.downsample_factor} leaves the {self.particle_diameter_A:g} A "
+                f"particle {2 * self.particle_radius_px:.1f} px across (pixel size "
+                f"{self.pixel_size_A:g} A); it must stay >= {MIN_PARTICLE_DIAMETER_PX:g} px: "
+                "downsample less"
+            )
+
+    @property
+    def particle_diameter_orig_px(self) -> float:
+        return self.particle_diameter_A / self.pixel_size_A
+
+    @property
+    def particle_radius_orig_px(self) -> float:
+        return self.particle_diameter_orig_px / 2
+
+    @property
+    def particle_radius_px(self) -> float:
+        """Radius in working (downsampled) pixels."""
+        return self.particle_radius_orig_px / self.downsample_factor
+
+    @property
+    def working_pixel_size_A(self) -> float:
+        return self.pixel_size_A * self.downsample_factor
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Geometry":
+        return cls(
+            particle_diameter_A=float(data["particle_diameter_A"]),
+            pixel_size_A=float(data["pixel_size_A"]),
+            downsample_factor=int(data["downsample_factor"]),
+        )
+
+
+def choose_downsample_factor(
+    particle_diameter_A: float, pixel_size_A: float, *, target_diameter_px: float = 20.0
+) -> int:
+    """The whole factor that brings the particle closest to ``target_diameter_px`` across.
+
+    Topaz's advice is a particle of roughly 10-30 working pixels: enough to see its shape, small
+    enough for the receptive field and for speed.
+    """
+    _positive("particle_diameter_A", particle_diameter_A)
+    _positive("pixel_size_A", pixel_size_A)
+    diameter_orig_px = particle_diameter_A / pixel_size_A
+    return max(1, round(diameter_orig_px / target_diameter_px))
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    particle_diameter_A: float
+    pixel_size_A: float | None = None  # None: read from each micrograph's header
+    downsample_factor: int | None = None  # None: chosen from the particle size
+    normalization: Normalization = "gmm"
+    gmm_samples_per_micrograph: int = 20_000
+    gmm_samples_total: int = 1_000_000  # the EM cost is bounded however many micrographs
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _positive("particle_diameter_A", self.particle_diameter_A)
+        if self.pixel_size_A is not None:
+            _positive("pixel_size_A", self.pixel_size_A)
+        if self.downsample_factor is not None and self.downsample_factor < 1:
+            raise ConfigError(f"downsample factor must be >= 1, got {self.downsample_factor}")
+        if self.normalization not in ("gmm", "affine"):
+            raise ConfigError(f"unknown normalization {self.normalization!r}: use gmm or affine")
+        if self.gmm_samples_per_micrograph < 100:
+            raise ConfigError("gmm_samples_per_micrograph must be >= 100")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    expected_particles_per_micrograph: float
+    model: str = "resnet8"
+    objective: Objective = "ge-binomial"
+    objective_weight: float | None = None  # None: the paper's default for the objective
+    label_radius_px: float = 3.0
+    num_labeled: int | None = None  # None: use every label
+    validation_fraction: float = 0.2
+    epochs: int = 10
+    steps_per_epoch: int = 200
+    batch_size: int = 256
+    positive_fraction: float = 1 / 16
+    learning_rate: float = 2e-4
+    weight_decay: float = 0.0
+    patience_epochs: int | None = 4  # None: no early stopping
+    seed: int = 0
+    device: str = "auto"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _positive("expected_particles_per_micrograph", self.expected_particles_per_micrograph)
+        _positive("label_radius_px", self.label_radius_px)
+        _positive("learning_rate", self.learning_rate)
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"unknown objective {self.objective!r}: use one of {OBJECTIVES}")
+        if self.objective_weight is not None:
+            _positive("objective_weight", self.objective_weight)
+        if self.num_labeled is not None and self.num_labeled < 1:
+            raise ConfigError(f"num_labeled must be >= 1, got {self.num_labeled}")
+        if not 0 <= self.validation_fraction < 1:
+            raise ConfigError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        for name in ("epochs", "steps_per_epoch", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.positive_fraction < 1:
+            raise ConfigError(f"positive_fraction must be in (0, 1), got {self.positive_fraction}")
+        if round(self.batch_size * self.positive_fraction) < 1:
+            raise ConfigError("batch_size * positive_fraction must leave at least one positive")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.patience_epochs is not None and self.patience_epochs < 1:
+            raise ConfigError(f"patience must be >= 1 epoch, got {self.patience_epochs}")
+
+    @property
+    def resolved_objective_weight(self) -> float:
+        if self.objective_weight is not None:
+            return self.objective_weight
+        return DEFAULT_OBJECTIVE_WEIGHT[self.objective]
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    threshold: float = -6.0  # log-likelihood ratio
+    nms_radius_px: float | None = None  # None: the particle radius from the model's Geometry
+    batch_size: int = 8
+    tile_size_px: int = 1024
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.threshold):
+            raise ConfigError(f"threshold must be a finite number, got {self.threshold}")
+        if self.nms_radius_px is not None:
+            _positive("nms_radius_px", self.nms_radius_px)
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.tile_size_px < 16:
+            raise ConfigError(f"tile size must be >= 16 px, got {self.tile_size_px}")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    match_radius_orig_px: float
+    matching: Literal["optimal", "greedy"] = "optimal"
+
+    def __post_init__(self) -> None:
+        _positive("match_radius_orig_px", self.match_radius_orig_px)
+        if self.matching not in ("optimal", "greedy"):
+            raise ConfigError(f"unknown matching {self.matching!r}: use optimal or greedy")

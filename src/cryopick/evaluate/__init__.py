@@ -1,0 +1,1 @@
+"""Evaluation: one-to-one matching of picks to reference particles, and PR/AP/F1."""

@@ -1,0 +1,1 @@
+"""Extraction compute: dense scores, non-maximum suppression, back to original pixels."""

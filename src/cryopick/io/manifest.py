@@ -1,0 +1,88 @@
+"""``preprocess.json``: the geometry and normalisation recorded beside preprocessed micrographs,
+so that later steps read the particle size instead of asking for it again."""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryopick.config import Geometry
+from cryopick.errors import ConfigError, InputError
+from cryopick.io._atomic import atomic_write_text
+
+MANIFEST_NAME = "preprocess.json"
+MANIFEST_FORMAT = "cryopick-preprocess"
+
+
+@dataclass(frozen=True)
+class MicrographRecord:
+    file: str  # preprocessed MRC, relative to the manifest's directory
+    source: str  # the original micrograph
+    shape_orig_px: tuple[int, int]
+    shape_px: tuple[int, int]
+    scale: float  # alpha_k of the scaled mixture (1 for affine)
+    offset: float = 0.0  # subtracted before scaling (affine normalisation only)
+
+
+@dataclass(frozen=True)
+class PreprocessManifest:
+    geometry: Geometry
+    normalization: dict[str, Any]
+    micrographs: dict[str, MicrographRecord] = field(default_factory=dict)
+    version: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": MANIFEST_FORMAT,
+            "version": self.version,
+            "geometry": self.geometry.to_json(),
+            "normalization": self.normalization,
+            "micrographs": {
+                name: {
+                    "file": r.file, "source": r.source, "shape_orig_px": list(r.shape_orig_px),
+                    "shape_px": list(r.shape_px), "scale": r.scale, "offset": r.offset,
+                }
+                for name, r in self.micrographs.items()
+            },
+        }
+
+
+def write_manifest(directory: str | Path, manifest: PreprocessManifest) -> Path:
+    path = Path(directory) / MANIFEST_NAME
+    atomic_write_text(path, json.dumps(manifest.to_json(), indent=2) + "\n")
+    return path
+
+
+def manifest_path(directory: str | Path) -> Path:
+    return Path(directory) / MANIFEST_NAME
+
+
+def read_manifest(directory: str | Path) -> PreprocessManifest:
+    path = manifest_path(directory)
+    if not Path(directory).is_dir():
+        raise InputError(directory, "no such directory of preprocessed micrographs")
+    if not path.is_file():
+        raise InputError(path, "missing: run `cryopick preprocess` on these micrographs first")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != MANIFEST_FORMAT:
+            raise InputError(path, f"not a cryopick preprocess manifest (format != {MANIFEST_FORMAT!r})")
+        geometry = Geometry.from_json(data["geometry"])
+        records = {
+            str(name): MicrographRecord(
+                file=str(r["file"]), source=str(r["source"]),
+                shape_orig_px=(int(r["shape_orig_px"][0]), int(r["shape_orig_px"][1])),
+                shape_px=(int(r["shape_px"][0]), int(r["shape_px"][1])),
+                scale=float(r["scale"]), offset=float(r.get("offset", 0.0)),
+            )
+            for name, r in data["micrographs"].items()
+        }
+        return PreprocessManifest(geometry, dict(data["normalization"]), records, str(data.get("version", "")))
+    except InputError:
+        raise
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid JSON: {exc}") from None
+    except KeyError as exc:
+        raise InputError(path, "missing entry", field=str(exc.args[0])) from None
+    except (TypeError, ValueError, AttributeError, IndexError, ConfigError) as exc:
+        raise InputError(path, f"malformed: {exc}") from None

@@ -1,0 +1,116 @@
+"""Micrographs in (MRC, TIFF, 8/16-bit PNG) and out (float32 MRC), behind two functions."""
+
+import logging
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+import numpy.typing as npt
+import tifffile
+from PIL import Image
+
+from cryopick.errors import InputError
+from cryopick.io._atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+MICROGRAPH_SUFFIXES = (".mrc", ".tif", ".tiff", ".png")
+
+
+@dataclass(frozen=True)
+class Micrograph:
+    name: str  # file stem: the key coordinate files use
+    array: npt.NDArray[np.float32]  # (rows, columns)
+    pixel_size_A: float | None  # None where the file does not say
+    path: Path
+
+
+def micrograph_name(path: str | Path) -> str:
+    return Path(path).stem
+
+
+def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mrcfile warns on odd headers; we check what we use
+        with mrcfile.open(path, permissive=False, mode="r") as mrc:
+            data = np.asarray(mrc.data)
+            size = float(mrc.voxel_size.x)
+    return data, (size if np.isfinite(size) and size > 0 else None)
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, float | None]:
+    return tifffile.imread(path), None
+
+
+def _read_png(path: Path) -> tuple[np.ndarray, float | None]:
+    with Image.open(path) as image:
+        if image.mode not in ("L", "I;16", "I;16B", "I", "F"):
+            raise ValueError(f"PNG mode {image.mode} is not a grey-scale 8- or 16-bit image")
+        return np.asarray(image), None
+
+
+_READERS = {".mrc": _read_mrc, ".tif": _read_tiff, ".tiff": _read_tiff, ".png": _read_png}
+
+
+def read_micrograph(path: str | Path) -> Micrograph:
+    """Read one 2-D micrograph as float32; any failure is an ``InputError`` naming the file."""
+    path = Path(path)
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise InputError(path, f"unknown micrograph format; use one of {', '.join(MICROGRAPH_SUFFIXES)}")
+    try:
+        data, pixel_size_A = reader(path)
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except Exception as exc:  # noqa: BLE001 - every reader failure is bad input, named
+        raise InputError(path, f"cannot read micrograph: {exc}") from None
+    data = np.squeeze(data)
+    if data.ndim != 2:
+        raise InputError(path, f"expected a single 2-D image, found shape {tuple(data.shape)}")
+    if data.dtype.kind not in "uif":
+        raise InputError(path, f"pixel type {data.dtype} is not numeric")
+    if min(data.shape) < 8:
+        raise InputError(path, f"image of shape {tuple(data.shape)} is too small to pick from")
+    array = np.ascontiguousarray(data, dtype=np.float32)
+    if not np.all(np.isfinite(array)):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise InputError(path, f"{bad} pixels are NaN or infinite")
+    return Micrograph(micrograph_name(path), array, pixel_size_A, path)
+
+
+def find_micrographs(inputs: Iterable[str | Path]) -> list[Path]:
+    """Expand files and directories into a sorted list of micrograph files with unique stems."""
+    found: list[Path] = []
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            in_dir = sorted(
+                p for p in item.iterdir()
+                if p.is_file() and p.suffix.lower() in MICROGRAPH_SUFFIXES and not p.name.startswith(".")
+            )
+            if not in_dir:
+                raise InputError(item, f"directory holds no micrographs ({', '.join(MICROGRAPH_SUFFIXES)})")
+            found.extend(in_dir)
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise InputError(item, "no such file or directory")
+    if not found:
+        raise InputError(Path("."), "no micrographs given")
+    by_name: dict[str, Path] = {}
+    for path in found:
+        name = micrograph_name(path)
+        if name in by_name and by_name[name] != path:
+            raise InputError(path, f"has the same name as {by_name[name]}; micrograph names must be unique")
+        by_name[name] = path
+    return list(by_name.values())
+
+
+def write_mrc(path: str | Path, array: npt.NDArray[np.float32], *, pixel_size_A: float) -> None:
+    """Write a float32 MRC atomically, with the pixel size in the header."""
+    with atomic_path(path) as tmp, mrcfile.new(tmp, overwrite=True) as mrc:
+        mrc.set_data(np.ascontiguousarray(array, dtype=np.float32))
+        mrc.voxel_size = pixel_size_A

@@ -1,0 +1,161 @@
+"""Region classifiers: trained on crops one receptive field wide (one logit per crop, strided
+and cheap) and scored densely over whole micrographs by the same weights with every stride
+turned into a dilation (the a-trous trick), so each pixel gets its own logit.
+
+All convolutions are unpadded: a crop exactly ``receptive_field_px`` wide yields a 1x1 output,
+and a micrograph zero-padded by ``receptive_field_px // 2`` yields one logit per pixel.
+"""
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def _activation(kind: str, channels: int) -> nn.Module:
+    if kind == "prelu":
+        return nn.PReLU(channels)
+    if kind == "leaky":
+        return nn.LeakyReLU(0.1)
+    return nn.ReLU()
+
+
+class ConvUnit(nn.Sequential):
+    """Unpadded convolution, batch-norm, activation."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, *, stride: int = 1, dilation: int = 1,
+                 activation: str = "prelu") -> None:
+        super().__init__(
+            nn.Conv2d(c_in, c_out, kernel, stride=stride, dilation=dilation, bias=False),
+            nn.BatchNorm2d(c_out),
+            _activation(activation, c_out),
+        )
+
+
+def _centre_crop(x: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    top = (x.shape[-2] - rows) // 2
+    left = (x.shape[-1] - cols) // 2
+    return x[..., top: top + rows, left: left + cols]
+
+
+class ResidualUnit(nn.Module):
+    """Two unpadded 3x3 convolutions with a skip connection cropped to match."""
+
+    def __init__(self, c_in: int, c_out: int, *, dilation: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, dilation=dilation, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.act1 = nn.PReLU(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, dilation=dilation, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.project = nn.Conv2d(c_in, c_out, 1, bias=False) if c_in != c_out else nn.Identity()
+        self.act2 = nn.PReLU(c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
+        skip = _centre_crop(self.project(x), out.shape[-2], out.shape[-1])
+        return self.act2(out + skip)
+
+
+class PickerNet(nn.Module):
+    """``encoder`` (features) followed by a linear 1x1 ``classifier`` (the logit)."""
+
+    def __init__(self, encoder: nn.Sequential, feature_channels: int, name: str, options: dict[str, Any]) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.classifier = nn.Conv2d(feature_channels, 1, 1)
+        self.name = name
+        self.options = options
+        self.feature_channels = feature_channels
+        self.receptive_field_px = receptive_field_px(self)
+        self._nominal = {id(m): (m.stride, m.dilation) for m in self._spatial_modules()}
+
+    def _spatial_modules(self) -> Iterator[nn.Conv2d | nn.MaxPool2d]:
+        for module in self.encoder.modules():  # registration order == execution order here
+            if isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
+                yield module
+
+    def set_dense(self, dense: bool) -> None:
+        """Dense: stride 1 everywhere, dilations multiplied by the stride accumulated so far."""
+        jump = 1
+        for module in self._spatial_modules():
+            stride, dilation = self._nominal[id(module)]
+            s = stride[0] if isinstance(stride, tuple) else stride
+            d = dilation[0] if isinstance(dilation, tuple) else dilation
+            if dense:
+                new_stride, new_dilation = 1, d * jump
+            else:
+                new_stride, new_dilation = s, d
+            if isinstance(module, nn.Conv2d):
+                module.stride = (new_stride, new_stride)
+                module.dilation = (new_dilation, new_dilation)
+            else:
+                module.stride = new_stride
+                module.dilation = new_dilation
+            jump *= s
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, 1, rows', cols') for input (batch, 1, rows, cols)."""
+        return self.classifier(self.encoder(x))
+
+
+@contextlib.contextmanager
+def dense_mode(model: PickerNet) -> Iterator[PickerNet]:
+    model.set_dense(True)
+    try:
+        yield model
+    finally:
+        model.set_dense(False)
+
+
+def receptive_field_px(model: nn.Module) -> int:
+    field, jump = 1, 1
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
+            kernel = module.kernel_size[0] if isinstance(module.kernel_size, tuple) else module.kernel_size
+            dilation = module.dilation[0] if isinstance(module.dilation, tuple) else module.dilation
+            stride = module.stride[0] if isinstance(module.stride, tuple) else module.stride
+            field += (kernel - 1) * dilation * jump
+            jump *= stride
+    return field
+
+
+def _conv3(units: int = 32) -> PickerNet:
+    """The paper's classifier: 7x7/2, 5x5/2, 5x5 convolutions (32, 64, 128 filters)."""
+    encoder = nn.Sequential(
+        ConvUnit(1, units, 7, stride=2),
+        ConvUnit(units, 2 * units, 5, stride=2),
+        ConvUnit(2 * units, 4 * units, 5),
+    )
+    return PickerNet(encoder, 4 * units, "conv3", {"units": units})
+
+
+def _resnet8(units: int = 32) -> PickerNet:
+    """A small residual net in the spirit of Topaz's default (receptive field 67 px): it strides
+    early, so training on crops costs a few times the paper's net, not a hundred."""
+    encoder = nn.Sequential(
+        ConvUnit(1, units, 7, stride=2),
+        ResidualUnit(units, units),
+        nn.MaxPool2d(3, stride=2),
+        ResidualUnit(units, 2 * units),
+        ResidualUnit(2 * units, 2 * units, dilation=2),
+    )
+    return PickerNet(encoder, 2 * units, "resnet8", {"units": units})
+
+
+_REGISTRY: dict[str, Callable[..., PickerNet]] = {"conv3": _conv3, "resnet8": _resnet8}
+MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def build_model(name: str, **options: Any) -> PickerNet:
+    """Build a registered architecture by name (no ``eval``, no import by string)."""
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}") from None
+    return factory(**options)

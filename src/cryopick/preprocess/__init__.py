@@ -1,0 +1,1 @@
+"""Preprocessing compute: arrays in, arrays out."""

@@ -1,0 +1,1 @@
+"""Training: balanced minibatches of crops and the optimisation loop."""

@@ -1,0 +1,109 @@
+"""The optimisation loop: Adam on balanced minibatches, model selection by held-out AP."""
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from cryopick.models import PickerNet
+from cryopick.pu import OBJECTIVE_FUNCTIONS
+from cryopick.train.sampler import CropSampler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    loss: float
+    validation_ap: float | None
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    best_validation_ap: float | None
+    history: list[EpochRecord] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def fit(
+    model: PickerNet,
+    sampler: CropSampler,
+    *,
+    objective: str,
+    pi_u: float,
+    objective_weight: float,
+    epochs: int,
+    steps_per_epoch: int,
+    batch_size: int,
+    positive_fraction: float,
+    learning_rate: float,
+    weight_decay: float,
+    device: torch.device,
+    seed: int,
+    validate: Callable[[PickerNet], float] | None = None,
+    patience_epochs: int | None = None,
+    quiet: bool = False,
+) -> TrainResult:
+    """Train ``model`` in place; return the state with the best held-out AP (or the last)."""
+    torch.manual_seed(seed)
+    loss_function = OBJECTIVE_FUNCTIONS[objective]
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    history: list[EpochRecord] = []
+    best_state = copy.deepcopy(model.state_dict())
+    best_ap: float | None = None
+    best_epoch = 0
+    epochs_without_gain = 0
+    progress = tqdm(total=epochs * steps_per_epoch, desc="train", unit="step", disable=quiet,
+                    dynamic_ncols=True, leave=False)
+    stopped_early = False
+    try:
+        for epoch in range(1, epochs + 1):
+            started = time.perf_counter()
+            model.train()
+            losses = torch.zeros(steps_per_epoch)
+            for step in range(steps_per_epoch):
+                crops, labels = sampler.minibatch(batch_size, positive_fraction)
+                crops = crops.to(device, non_blocking=True)
+                labels = labels.to(device, non_blocking=True)
+                logits = model(crops).reshape(-1)
+                loss = loss_function(logits, labels, pi_u=pi_u, weight=objective_weight)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses[step] = loss.detach().cpu()
+                progress.update(1)
+            mean_loss = float(losses.mean())
+            if not np.isfinite(mean_loss):
+                raise FloatingPointError(f"training diverged at epoch {epoch} (loss {mean_loss})")
+            validation_ap = None
+            if validate is not None:
+                model.eval()
+                validation_ap = float(validate(model))
+            record = EpochRecord(epoch, mean_loss, validation_ap, time.perf_counter() - started)
+            history.append(record)
+            progress.set_postfix(loss=f"{mean_loss:.4f}", ap="-" if validation_ap is None else f"{validation_ap:.3f}")
+            log.info("epoch %d: loss %.4f, held-out AP %s (%.1f s)", epoch, mean_loss,
+                     "n/a" if validation_ap is None else f"{validation_ap:.4f}", record.seconds)
+            if validation_ap is None or best_ap is None or validation_ap > best_ap:
+                best_ap, best_epoch = validation_ap, epoch
+                best_state = copy.deepcopy(model.state_dict())
+                epochs_without_gain = 0
+            else:
+                epochs_without_gain += 1
+                if patience_epochs is not None and epochs_without_gain >= patience_epochs:
+                    log.info("no held-out gain for %d epochs: stopping early", epochs_without_gain)
+                    stopped_early = True
+                    break
+    finally:
+        progress.close()
+    return TrainResult(best_state, best_epoch, best_ap, history, stopped_early)

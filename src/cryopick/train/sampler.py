@@ -1,0 +1,118 @@
+"""Balanced minibatches of crops, drawn in bulk.
+
+Every micrograph is zero-padded by half a receptive field and stored in one flat tensor, so a
+minibatch is a single gather. The random 90-degree rotation and flip of each crop are folded into
+the gather indices (eight precomputed offset grids), so augmentation costs nothing extra.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from cryopick.pu import disc_offsets
+
+
+@dataclass(frozen=True)
+class LabelledMicrograph:
+    image: npt.NDArray[np.float32]  # (rows, cols), normalised, working pixels
+    centres_px: npt.NDArray[np.float64]  # (n, 2) labelled particle centres as (y, x), working px
+
+
+def _augmented_offsets(crop_px: int) -> torch.Tensor:
+    """(8, crop, crop, 2) (dy, dx) grids: the 4 rotations of the crop, each with and without flip."""
+    half = crop_px // 2
+    dy, dx = np.mgrid[-half: crop_px - half, -half: crop_px - half]
+    grids = []
+    for flip in (False, True):
+        for quarter_turns in range(4):
+            gy = np.rot90(dy, quarter_turns)
+            gx = np.rot90(dx, quarter_turns)
+            if flip:
+                gy, gx = gy[:, ::-1], gx[:, ::-1]
+            grids.append(np.stack([gy, gx], axis=-1))
+    return torch.from_numpy(np.ascontiguousarray(np.stack(grids))).long()
+
+
+class CropSampler:
+    """Draws minibatches of ``crop_px``-wide crops: a fixed share centred on labelled-positive
+    pixels (within ``label_radius_px`` of a label), the rest on unlabelled pixels."""
+
+    def __init__(self, micrographs: list[LabelledMicrograph], *, crop_px: int, label_radius_px: float,
+                 seed: int) -> None:
+        if not micrographs:
+            raise ValueError("no micrographs to sample from")
+        self.crop_px = crop_px
+        self.half = crop_px // 2
+        self.rng = np.random.default_rng(seed)
+        self.shapes = np.array([m.image.shape for m in micrographs], dtype=np.int64)
+        padded_shapes = self.shapes + 2 * self.half
+        sizes = padded_shapes[:, 0] * padded_shapes[:, 1]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.padded_cols = padded_shapes[:, 1]
+        self.flat = torch.from_numpy(np.concatenate([
+            np.pad(m.image.astype(np.float32), self.half).ravel() for m in micrographs
+        ]))
+        self.grids = _augmented_offsets(crop_px)
+        disc = disc_offsets(label_radius_px)
+        positives, masks = [], []
+        for index, m in enumerate(micrographs):
+            rows, cols = m.image.shape
+            mask = np.zeros((rows, cols), dtype=bool)
+            if len(m.centres_px):
+                centres = np.rint(m.centres_px).astype(np.int64)
+                pts = (centres[:, None, :] + disc[None, :, :]).reshape(-1, 2)
+                keep = (pts[:, 0] >= 0) & (pts[:, 0] < rows) & (pts[:, 1] >= 0) & (pts[:, 1] < cols)
+                mask[pts[keep, 0], pts[keep, 1]] = True
+            ys, xs = np.nonzero(mask)
+            positives.append(np.stack([np.full(len(ys), index), ys, xs], axis=1))
+            masks.append(mask)
+        self.positives = np.concatenate(positives).astype(np.int64)
+        self.areas = self.shapes[:, 0] * self.shapes[:, 1]
+        self.flat_mask = np.concatenate([m.ravel() for m in masks])
+        self.mask_offsets = np.concatenate([[0], np.cumsum(self.areas)[:-1]]).astype(np.int64)
+        self.total_pixels = int(self.areas.sum())
+
+    @property
+    def labelled_positive_pixels(self) -> int:
+        return len(self.positives)
+
+    def _unlabelled(self, count: int) -> npt.NDArray[np.int64]:
+        chosen: list[npt.NDArray[np.int64]] = []
+        needed = count
+        while needed > 0:
+            draw = int(needed * 1.2) + 8
+            image = self.rng.choice(len(self.areas), size=draw, p=self.areas / self.total_pixels)
+            y = (self.rng.random(draw) * self.shapes[image, 0]).astype(np.int64)
+            x = (self.rng.random(draw) * self.shapes[image, 1]).astype(np.int64)
+            labelled = self.flat_mask[self.mask_offsets[image] + y * self.shapes[image, 1] + x]
+            found = np.stack([image, y, x], axis=1)[~labelled][:needed]
+            chosen.append(found)
+            needed -= len(found)
+        return np.concatenate(chosen)
+
+    def crops(self, centres: npt.NDArray[np.int64], transforms: npt.NDArray[np.int64] | None = None) -> torch.Tensor:
+        """(n, 1, crop, crop) crops centred on ``centres`` rows of (image, y, x)."""
+        image = torch.from_numpy(centres[:, 0])
+        y = torch.from_numpy(centres[:, 1] + self.half)
+        x = torch.from_numpy(centres[:, 2] + self.half)
+        t = torch.zeros(len(centres), dtype=torch.long) if transforms is None else torch.from_numpy(transforms)
+        grid = self.grids[t]  # (n, crop, crop, 2)
+        rows = y[:, None, None] + grid[..., 0]
+        cols = x[:, None, None] + grid[..., 1]
+        index = (torch.from_numpy(self.offsets)[image][:, None, None]
+                 + rows * torch.from_numpy(self.padded_cols)[image][:, None, None] + cols)
+        return self.flat[index].unsqueeze(1)
+
+    def minibatch(self, batch_size: int, positive_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(crops (B, 1, crop, crop), labels (B,) bool), randomly rotated and flipped."""
+        n_positive = max(1, round(batch_size * positive_fraction)) if len(self.positives) else 0
+        pos = self.positives[self.rng.integers(len(self.positives), size=n_positive)] if n_positive else \
+            np.zeros((0, 3), dtype=np.int64)
+        unl = self._unlabelled(batch_size - n_positive)
+        centres = np.concatenate([pos, unl]).astype(np.int64)
+        transforms = self.rng.integers(8, size=len(centres))
+        labels = torch.zeros(len(centres), dtype=torch.bool)
+        labels[:n_positive] = True
+        return self.crops(centres, transforms), labels

@@ -1,0 +1,1 @@
+"""Workflows: the only layer that joins file formats to compute; callable from a notebook."""

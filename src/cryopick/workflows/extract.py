@@ -1,0 +1,131 @@
+"""``run_extract``: a model and micrographs in, picked coordinates (original pixels) out.
+
+Micrographs are either a preprocessed directory (with ``preprocess.json``, checked against the
+model's geometry) or raw micrographs, which are downsampled and normalised here exactly as the
+model's training data were.
+"""
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from tqdm.auto import tqdm
+
+from cryopick.config import ExtractConfig, Geometry
+from cryopick.errors import InputError
+from cryopick.extract.nms import non_maximum_suppression
+from cryopick.extract.rescale import to_original_px
+from cryopick.extract.scoring import score_micrographs
+from cryopick.io.coordinates import FORMAT_SUFFIX, format_of, write_picks, write_picks_per_micrograph
+from cryopick.io.manifest import manifest_path, read_manifest
+from cryopick.io.micrographs import find_micrographs, read_micrograph
+from cryopick.io.model_files import CONFIG_NAME
+from cryopick.picks import Picks
+from cryopick.preprocess.fourier import fourier_crop
+from cryopick.workflows.device import resolve_device
+from cryopick.workflows.modelio import load_picker
+from cryopick.workflows.preprocess import normalize_micrograph
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExtractSummary:
+    n_micrographs: int
+    n_picks: int
+    outputs: list[Path]
+
+
+def _same_geometry(a: Geometry, b: Geometry) -> bool:
+    return (a.downsample_factor == b.downsample_factor
+            and abs(a.pixel_size_A - b.pixel_size_A) <= 0.01 * b.pixel_size_A
+            and abs(a.particle_diameter_A - b.particle_diameter_A) <= 0.01 * b.particle_diameter_A)
+
+
+def _working_micrographs(inputs: list[Path], model_dir: Path, geometry: Geometry,
+                         normalization: dict) -> tuple[list[str], Iterator[tuple[str, npt.NDArray[np.float32]]]]:
+    """Names and a lazy stream of (name, normalised working-pixel image)."""
+    if len(inputs) == 1 and inputs[0].is_dir() and manifest_path(inputs[0]).is_file():
+        directory = inputs[0]
+        manifest = read_manifest(directory)
+        if not _same_geometry(manifest.geometry, geometry):
+            raise InputError(manifest_path(directory), f"geometry {manifest.geometry} differs from the "
+                                                       f"model's {geometry} in {model_dir / CONFIG_NAME}")
+        names = sorted(manifest.micrographs)
+
+        def stream_preprocessed() -> Iterator[tuple[str, npt.NDArray[np.float32]]]:
+            for name in names:
+                yield name, read_micrograph(directory / manifest.micrographs[name].file).array
+        return names, stream_preprocessed()
+    paths = find_micrographs(inputs)
+
+    def stream_raw() -> Iterator[tuple[str, npt.NDArray[np.float32]]]:
+        for index, path in enumerate(paths):
+            micrograph = read_micrograph(path)
+            size = micrograph.pixel_size_A
+            if size is not None and abs(size - geometry.pixel_size_A) > 0.01 * geometry.pixel_size_A:
+                log.warning("%s: pixel size %.4g A, the model was trained at %.4g A", path, size,
+                            geometry.pixel_size_A)
+            small = fourier_crop(micrograph.array, geometry.downsample_factor)
+            image, _, _ = normalize_micrograph(small, normalization, seed=index, samples=20_000)
+            yield micrograph.name, image
+    return [p.stem for p in paths], stream_raw()
+
+
+def _batches(stream: Iterator[tuple[str, np.ndarray]], size: int) -> Iterator[list[tuple[str, np.ndarray]]]:
+    batch: list[tuple[str, np.ndarray]] = []
+    for item in stream:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def run_extract(
+    config: ExtractConfig,
+    model_dir: Path,
+    inputs: list[Path],
+    output: Path,
+    *,
+    output_format: str | None = None,
+    per_micrograph: bool = False,
+    quiet: bool = False,
+) -> ExtractSummary:
+    model, record, geometry = load_picker(model_dir)
+    fmt = (output_format or "star") if per_micrograph else format_of(output, output_format)
+    box_size = geometry.particle_diameter_orig_px
+    nms_radius_px = config.nms_radius_px or geometry.particle_radius_px
+    device = resolve_device(config.device)
+    names, stream = _working_micrographs(inputs, Path(model_dir), geometry, record["normalization"])
+    log.info("picking %d micrographs (NMS radius %.1f working px, threshold %g) on %s",
+             len(names), nms_radius_px, config.threshold, device)
+    parts: list[Picks] = []
+    with tqdm(total=len(names), desc="extract", unit="mic", disable=quiet, leave=False) as progress:
+        for batch in _batches(stream, config.batch_size):
+            scores = score_micrographs(model, [image for _, image in batch], device=device,
+                                       batch_size=config.batch_size, tile_size_px=config.tile_size_px)
+            for (name, _), score_map in zip(batch, scores, strict=True):
+                rows, cols, values = non_maximum_suppression(score_map, radius_px=nms_radius_px,
+                                                             threshold=config.threshold)
+                parts.append(Picks.build(
+                    [name] * len(rows),
+                    to_original_px(cols, downsample_factor=geometry.downsample_factor),
+                    to_original_px(rows, downsample_factor=geometry.downsample_factor),
+                    values,
+                ))
+            progress.update(len(batch))
+    picks = Picks.concatenate(parts)
+    if per_micrograph:
+        outputs = write_picks_per_micrograph(output, picks, names, fmt, box_size_orig_px=box_size)
+    else:
+        if fmt == "box" and len(names) > 1:
+            raise InputError(output, "an EMAN2 .box file holds one micrograph: use --per-micrograph")
+        outputs = [write_picks(output, picks, fmt, box_size_orig_px=box_size)]
+    log.info("%d picks on %d micrographs -> %s", len(picks), len(names),
+             output if not per_micrograph else f"{output}/*{FORMAT_SUFFIX[fmt]}")
+    return ExtractSummary(len(names), len(picks), outputs)

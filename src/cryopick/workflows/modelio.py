@@ -1,0 +1,39 @@
+"""Between torch modules and the safetensors + JSON model files."""
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cryopick.config import Geometry
+from cryopick.errors import ConfigError, InputError
+from cryopick.io.model_files import CONFIG_NAME, load_model, save_model
+from cryopick.models import PickerNet, build_model
+
+
+def save_picker(directory: Path, model: PickerNet, state: dict[str, torch.Tensor], record: dict[str, Any]) -> Path:
+    tensors = {name: t.detach().cpu().contiguous().numpy() for name, t in state.items()}
+    record = dict(record)
+    record["architecture"] = {"name": model.name, "options": model.options,
+                              "receptive_field_px": model.receptive_field_px}
+    return save_model(directory, tensors, record)
+
+
+def load_picker(path: Path) -> tuple[PickerNet, dict[str, Any], Geometry]:
+    """Build the recorded architecture from the registry and load its weights, strictly."""
+    tensors, record = load_model(path)
+    config_path = Path(path) / CONFIG_NAME if Path(path).is_dir() else Path(path)
+    try:
+        architecture = record["architecture"]
+        model = build_model(str(architecture["name"]), **dict(architecture.get("options", {})))
+        geometry = Geometry.from_json(record["geometry"])
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        raise InputError(config_path, f"malformed model description: {exc}") from None
+    state = {name: torch.from_numpy(array.copy()) for name, array in tensors.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise InputError(config_path, f"weights do not fit the {architecture['name']} architecture: {first}") from None
+    model.eval()
+    return model, record, geometry

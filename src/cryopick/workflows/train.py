@@ -1,0 +1,184 @@
+"""``run_train``: preprocessed micrographs + labelled centres in, a model directory out."""
+
+import logging
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cryopick import __version__
+from cryopick.config import TrainConfig
+from cryopick.errors import ConfigError, InputError
+from cryopick.evaluate.matching import match_picks
+from cryopick.evaluate.metrics import precision_recall
+from cryopick.extract.nms import non_maximum_suppression
+from cryopick.extract.rescale import to_working_px
+from cryopick.extract.scoring import score_micrographs
+from cryopick.io.coordinates import read_picks
+from cryopick.io.manifest import PreprocessManifest, read_manifest
+from cryopick.io.micrographs import read_micrograph
+from cryopick.models import PickerNet, build_model
+from cryopick.picks import Picks
+from cryopick.pu import class_prior, unlabelled_prior
+from cryopick.train.loop import fit
+from cryopick.train.sampler import CropSampler, LabelledMicrograph
+from cryopick.workflows.device import resolve_device
+from cryopick.workflows.modelio import save_picker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    model_dir: Path
+    best_epoch: int
+    best_validation_ap: float | None
+    pi: float
+    pi_u: float
+    n_labeled: int
+    train_micrographs: list[str]
+    validation_micrographs: list[str]
+
+
+def check_labels(picks: Picks, manifest: PreprocessManifest, preprocessed_dir: Path) -> None:
+    """Every label names a preprocessed micrograph and lies inside it, or the file is refused."""
+    source = picks.source or Path("labels")
+    if not len(picks):
+        raise InputError(source, "contains no particles")
+    for row, name in enumerate(picks.micrograph.tolist()):
+        record = manifest.micrographs.get(name)
+        if record is None:
+            raise InputError(source, f"micrograph {name!r} is not among the {len(manifest.micrographs)} "
+                                     f"preprocessed micrographs in {preprocessed_dir}", line=picks.line_of(row))
+        rows, cols = record.shape_orig_px
+        x, y = float(picks.x_orig_px[row]), float(picks.y_orig_px[row])
+        if not (0 <= x <= cols - 1 and 0 <= y <= rows - 1):
+            raise InputError(source, f"particle at ({x:g}, {y:g}) lies outside micrograph {name!r} "
+                                     f"({cols} x {rows} px)", line=picks.line_of(row))
+
+
+def subsample_labels(picks: Picks, num_labeled: int | None, seed: int) -> Picks:
+    if num_labeled is None or num_labeled >= len(picks):
+        if num_labeled is not None:
+            log.warning("asked for %d labels but the file has %d: using all", num_labeled, len(picks))
+        return picks
+    chosen = np.sort(np.random.default_rng(seed).choice(len(picks), size=num_labeled, replace=False))
+    return picks.select(chosen)
+
+
+def split_micrographs(names: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Hold out whole micrographs (neighbouring particles are not independent)."""
+    if fraction <= 0 or len(names) < 2:
+        if fraction > 0:
+            log.warning("only %d labelled micrograph(s): no held-out validation, keeping the last epoch",
+                        len(names))
+        return list(names), []
+    n_validation = min(len(names) - 1, max(1, round(fraction * len(names))))
+    order = np.random.default_rng(seed + 1).permutation(len(names))
+    validation = sorted(names[i] for i in order[:n_validation])
+    train = sorted(names[i] for i in order[n_validation:])
+    return train, validation
+
+
+def held_out_ap(model: PickerNet, images: list[np.ndarray], centres: list[np.ndarray], *,
+                radius_px: float, device: torch.device) -> float:
+    """AP of dense picks against the held-out micrographs' labels (in working pixels)."""
+    scores = score_micrographs(model, images, device=device)
+    all_scores, all_matched = [], []
+    for score_map, truth in zip(scores, centres, strict=True):
+        rows, cols, values = non_maximum_suppression(score_map, radius_px=radius_px, threshold=-np.inf)
+        picked = np.stack([cols, rows], axis=1).astype(np.float64)
+        all_matched.append(match_picks(picked, truth[:, ::-1], values, radius=radius_px))
+        all_scores.append(values)
+    n_reference = sum(len(c) for c in centres)
+    curve = precision_recall(np.concatenate(all_scores), np.concatenate(all_matched), n_reference=n_reference)
+    return curve.average_precision
+
+
+def run_train(
+    config: TrainConfig,
+    preprocessed_dir: Path,
+    particles_path: Path,
+    output_dir: Path,
+    *,
+    particles_format: str | None = None,
+    quiet: bool = False,
+    command: list[str] | None = None,
+) -> TrainSummary:
+    manifest = read_manifest(preprocessed_dir)
+    geometry = manifest.geometry
+    all_labels = read_picks(particles_path, particles_format)
+    check_labels(all_labels, manifest, preprocessed_dir)
+    micrograph_names = all_labels.micrographs()
+    labels = subsample_labels(all_labels, config.num_labeled, config.seed)
+    train_names, validation_names = split_micrographs(micrograph_names, config.validation_fraction, config.seed)
+    log.info("%d labelled particles on %d micrographs: %d for training, %d held out",
+             len(labels), len(micrograph_names), len(train_names), len(validation_names))
+
+    def load(name: str) -> LabelledMicrograph:
+        record = manifest.micrographs[name]
+        image = read_micrograph(Path(preprocessed_dir) / record.file).array
+        mine = labels.for_micrograph(name)
+        centres = np.stack([
+            to_working_px(mine.y_orig_px, downsample_factor=geometry.downsample_factor),
+            to_working_px(mine.x_orig_px, downsample_factor=geometry.downsample_factor),
+        ], axis=1)
+        return LabelledMicrograph(image, centres)
+
+    train_set = [load(n) for n in train_names]
+    validation_set = [load(n) for n in validation_names]
+    if not sum(len(m.centres_px) for m in train_set):
+        raise InputError(particles_path, "after subsampling, no labelled particle lies on a training "
+                                         "micrograph: label more, or lower --validation-fraction")
+    model = build_model(config.model, **config.extra)
+    sampler = CropSampler(train_set, crop_px=model.receptive_field_px,
+                          label_radius_px=config.label_radius_px, seed=config.seed)
+    pixels_per_micrograph = sampler.total_pixels / len(train_set)
+    pi = class_prior(expected_particles_per_micrograph=config.expected_particles_per_micrograph,
+                     label_radius_px=config.label_radius_px, pixels_per_micrograph=pixels_per_micrograph)
+    pi_u = unlabelled_prior(pi=pi, labelled_positive_pixels=sampler.labelled_positive_pixels,
+                            total_pixels=sampler.total_pixels)
+    log.info("class prior pi = %.4g, among unlabelled pi_U = %.4g (objective %s)", pi, pi_u, config.objective)
+    device = resolve_device(config.device)
+    validate = None
+    if validation_set and any(len(m.centres_px) for m in validation_set):
+        def validate(net: PickerNet) -> float:
+            return held_out_ap(net, [m.image for m in validation_set], [m.centres_px for m in validation_set],
+                               radius_px=geometry.particle_radius_px, device=device)
+    result = fit(
+        model, sampler, objective=config.objective, pi_u=pi_u,
+        objective_weight=config.resolved_objective_weight, epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch, batch_size=config.batch_size,
+        positive_fraction=config.positive_fraction, learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay, device=device, seed=config.seed, validate=validate,
+        patience_epochs=config.patience_epochs, quiet=quiet,
+    )
+    if result.history and not np.isfinite(result.history[-1].loss):
+        raise ConfigError("training diverged; lower --learning-rate")
+    record: dict[str, Any] = {
+        "version": __version__,
+        "cmd": command if command is not None else sys.argv,
+        "geometry": geometry.to_json(),
+        "normalization": manifest.normalization,
+        "label_radius_px": config.label_radius_px,
+        "objective": {"name": config.objective, "weight": config.resolved_objective_weight,
+                      "pi": pi, "pi_u": pi_u},
+        "training": {
+            "config": asdict(config),
+            "n_labeled": len(labels),
+            "train_micrographs": train_names,
+            "validation_micrographs": validation_names,
+            "best_epoch": result.best_epoch,
+            "best_validation_ap": result.best_validation_ap,
+            "stopped_early": result.stopped_early,
+            "history": [asdict(h) for h in result.history],
+        },
+    }
+    save_picker(Path(output_dir), model, result.best_state, record)
+    log.info("saved the model of epoch %d (held-out AP %s) to %s", result.best_epoch,
+             "n/a" if result.best_validation_ap is None else f"{result.best_validation_ap:.4f}", output_dir)
+    return TrainSummary(Path(output_dir), result.best_epoch, result.best_validation_ap, pi, pi_u,
+                        len(labels), train_names, validation_names)

@@ -1,0 +1,80 @@
+"""Bad input: one line naming the file, exit status 2, and nothing half-written."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cryopick.cli.main import main
+from cryopick.io.micrographs import write_mrc
+
+TRAIN = ["-n", "10", "--epochs", "1", "--steps-per-epoch", "2", "-q"]
+
+
+def _preprocess(source: Path, output: Path) -> int:
+    return main(["preprocess", str(source), "--particle-diameter-A", "40", "-o", str(output), "-q"])
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.fixture
+def preprocessed(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        write_mrc(tmp_path / "raw" / f"{name}.mrc", rng.standard_normal((96, 128)).astype(np.float32), pixel_size_A=2)
+    assert _preprocess(tmp_path / "raw", tmp_path / "work") == 0
+    return tmp_path
+
+
+def test_truncated_mrc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    write_mrc(tmp_path / "raw" / "good.mrc", rng.standard_normal((64, 64)).astype(np.float32), pixel_size_A=2)
+    write_mrc(tmp_path / "raw" / "zcut.mrc", rng.standard_normal((64, 64)).astype(np.float32), pixel_size_A=2)
+    data = (tmp_path / "raw" / "zcut.mrc").read_bytes()
+    (tmp_path / "raw" / "zcut.mrc").write_bytes(data[:2000])
+    assert _preprocess(tmp_path / "raw", tmp_path / "out") == 2
+    assert "zcut.mrc" in _error_line(capsys)
+    assert not [p for p in (tmp_path / "out").glob("*") if p.name != "run.log"]
+    assert (tmp_path / "raw" / "zcut.mrc").read_bytes() == data[:2000]  # input untouched
+
+
+def test_directory_with_no_micrographs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    assert _preprocess(tmp_path / "empty", tmp_path / "out") == 2
+    assert "empty: directory holds no micrographs" in _error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("labels", "message"), [
+    ("image_name\tx_coord\ty_coord\na\t10\t10\nghost\t5\t5\n", r"labels.txt:3: micrograph 'ghost' is not among"),
+    ("image_name\tx_coord\ty_coord\n", r"labels.txt: contains no particles"),
+    ("", r"labels.txt: file is empty"),
+    ("image_name\tx_coord\ty_coord\na\t10\t10\nb\t500\t20\n", r"labels.txt:3: particle at \(500, 20\) lies outside"),
+])
+def test_bad_labels(preprocessed: Path, capsys: pytest.CaptureFixture[str], labels: str, message: str) -> None:
+    (preprocessed / "labels.txt").write_text(labels)
+    capsys.readouterr()
+    assert main(["train", "--micrographs", str(preprocessed / "work"), "--particles", str(preprocessed / "labels.txt"),
+                 "-o", str(preprocessed / "model"), *TRAIN]) == 2
+    import re
+
+    assert re.search(message, _error_line(capsys))
+    assert not (preprocessed / "model" / "model.json").exists()
+    assert not (preprocessed / "model" / "weights.safetensors").exists()
+
+
+def test_nonsense_parameters_are_refused_at_the_cli(preprocessed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["preprocess", str(preprocessed / "raw"), "--particle-diameter-A", "-5", "-o", str(preprocessed / "x")])
+    assert exit_info.value.code == 2
+    assert "must be a positive number" in capsys.readouterr().err
+    assert main(["preprocess", str(preprocessed / "raw"), "--particle-diameter-A", "10", "--downsample", "4",
+                 "-o", str(preprocessed / "x"), "-q"]) == 2
+    assert "downsample less" in _error_line(capsys)
+    assert main(["preprocess", str(preprocessed / "raw"), "--particle-diameter-A", "40",
+                 "-o", str(preprocessed / "raw"), "-q"]) == 2
+    assert "would overwrite an input" in _error_line(capsys)

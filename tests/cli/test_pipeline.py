@@ -1,0 +1,93 @@
+"""The whole pipeline through the CLI, in-process, on generated micrographs."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import starfile
+
+from cryopick.cli.main import main
+from cryopick.io.coordinates import read_picks
+from cryopick.io.micrographs import write_mrc
+from cryopick.synthetic import make_micrograph
+
+TRAIN = ["--epochs", "3", "--steps-per-epoch", "60", "--batch-size", "128", "--units", "16", "-q"]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pipeline")
+    rows = {"train": ["image_name\tx_coord\ty_coord"], "test": ["image_name\tx_coord\ty_coord"]}
+    for index in range(6):
+        mic = make_micrograph((256, 256), n_particles=25, diameter_px=20, snr=0.3, n_distractors=3, seed=10 + index)
+        name = f"mic{index:02d}"
+        write_mrc(root / "raw" / f"{name}.mrc", mic.image, pixel_size_A=2.0)
+        split = "test" if index >= 4 else "train"
+        rows[split] += [f"{name}\t{x:.2f}\t{y:.2f}" for y, x in mic.centres_px]
+    for split, lines in rows.items():
+        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    assert main(["preprocess", str(root / "raw"), "--particle-diameter-A", "40", "-o", str(root / "work"), "-q"]) == 0
+    assert main(["train", "--micrographs", str(root / "work"), "--particles", str(root / "train.txt"),
+                 "-n", "25", "--num-labeled", "60", "-o", str(root / "model"), *TRAIN]) == 0
+    return root
+
+
+@pytest.mark.slow
+def test_preprocess_records_geometry(pipeline: Path) -> None:
+    manifest = json.loads((pipeline / "work" / "preprocess.json").read_text())
+    assert manifest["geometry"] == {"particle_diameter_A": 40.0, "pixel_size_A": 2.0, "downsample_factor": 1}
+    assert manifest["normalization"]["method"] == "gmm"
+    assert sorted(manifest["micrographs"]) == [f"mic{i:02d}" for i in range(6)]
+
+
+@pytest.mark.slow
+def test_trained_model_picks_held_out_micrographs(pipeline: Path) -> None:
+    model = json.loads((pipeline / "model" / "model.json").read_text())
+    assert model["architecture"]["name"] == "conv3"
+    assert model["objective"]["name"] == "ge-binomial"
+    assert model["training"]["n_labeled"] == 60
+    assert model["geometry"]["downsample_factor"] == 1
+    assert main(["extract", "--model", str(pipeline / "model"), "--micrographs", str(pipeline / "work"),
+                 "-o", str(pipeline / "picks.star"), "-q"]) == 0
+    assert main(["evaluate", "--picks", str(pipeline / "picks.star"), "--reference", str(pipeline / "test.txt"),
+                 "--model", str(pipeline / "model"), "-o", str(pipeline / "eval"), "-q"]) == 0
+    metrics = json.loads((pipeline / "eval" / "metrics.json").read_text())
+    assert metrics["n_reference"] == 50
+    assert metrics["average_precision"] > 0.8, metrics["average_precision"]
+    assert (pipeline / "eval" / "pr_curve.png").read_bytes()[:4] == b"\x89PNG"
+    table = starfile.read(pipeline / "picks.star")
+    assert set(table["rlnMicrographName"]) == {f"mic{i:02d}.mrc" for i in range(6)}
+
+
+@pytest.mark.slow
+def test_extract_from_raw_micrographs_matches_preprocessed(pipeline: Path) -> None:
+    out = pipeline / "per_mic"
+    assert main(["extract", "--model", str(pipeline / "model"), "--micrographs", str(pipeline / "raw"),
+                 "-o", str(out), "--per-micrograph", "--format", "box", "-t", "0", "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"mic{i:02d}.box" for i in range(6)]
+    assert main(["extract", "--model", str(pipeline / "model"), "--micrographs", str(pipeline / "work"),
+                 "-o", str(pipeline / "pre.csv"), "-t", "0", "-q"]) == 0
+    raw = read_picks(out / "mic04.box")
+    pre = read_picks(pipeline / "pre.csv").for_micrograph("mic04")
+    # raw input is normalised with a freshly fitted scale: the strong picks agree
+    assert abs(len(raw) - len(pre)) <= 0.1 * len(pre) + 2
+    distance = np.hypot(raw.x_orig_px[:, None] - pre.x_orig_px[None], raw.y_orig_px[:, None] - pre.y_orig_px[None])
+    assert np.mean(distance.min(axis=1) <= 2) > 0.9
+
+
+@pytest.mark.slow
+def test_extract_refuses_a_preprocessed_set_of_another_geometry(
+    pipeline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = pipeline / "work_other"
+    assert main(["preprocess", str(pipeline / "raw"), "--particle-diameter-A", "40", "--downsample", "2",
+                 "-o", str(other), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["extract", "--model", str(pipeline / "model"), "--micrographs", str(other),
+                 "-o", str(pipeline / "never.star"), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "preprocess.json" in err
+    assert "model.json" in err
+    assert len(err.splitlines()) == 1
+    assert not (pipeline / "never.star").exists()
