@@ -167,7 +167,7 @@ class TrainConfig:
 class ExtractConfig:
     threshold: float = -6.0  # log-likelihood ratio
     nms_radius_px: float | None = None  # None: the particle radius from the model's Geometry
-    batch_size: int = 8
+    batch_size: int | None = None  # None: 1 on a CPU (batching buys nothing there), 8 on a GPU
     tile_size_px: int = 1024
     device: str = "auto"
 
@@ -176,7 +176,7 @@ class ExtractConfig:
             raise ConfigError(f"threshold must be a finite number, got {self.threshold}")
         if self.nms_radius_px is not None:
             _positive("nms_radius_px", self.nms_radius_px)
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
         if self.tile_size_px < 16:
             raise ConfigError(f"tile size must be >= 16 px, got {self.tile_size_px}")

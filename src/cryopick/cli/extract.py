@@ -31,8 +31,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nms-radius-px", type=positive_float, default=None,
                         help="suppress picks within this many working pixels of a better one "
                              "(default: the particle radius from the model)")
-    parser.add_argument("--batch-size", type=positive_int, default=4,
-                        help="micrograph tiles scored together (default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="micrograph tiles scored together (default: 1 on a CPU, 8 on a GPU)")
     parser.add_argument("--tile-size-px", type=positive_int, default=1024,
                         help="largest tile scored at once, in working pixels; bounds memory "
                              "(default: %(default)s)")

@@ -6,9 +6,12 @@ model's training data were.
 """
 
 import logging
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +33,7 @@ from cryopick.workflows.modelio import load_picker
 from cryopick.workflows.preprocess import normalize_micrograph
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,42 @@ def _working_micrographs(inputs: list[Path], model_dir: Path, geometry: Geometry
     return [p.stem for p in paths], stream_raw()
 
 
+def _prefetched(stream: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run ``stream`` in a background thread, ``depth`` items ahead: reading, downsampling and
+    normalising the next micrographs (numpy/scipy release the GIL) overlaps scoring this one."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in stream:
+                if stop.is_set():
+                    return
+                buffer.put(item)
+            buffer.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+            buffer.put(exc)
+
+    worker = threading.Thread(target=produce, name="cryopick-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)
+
+
 def _batches(stream: Iterator[tuple[str, np.ndarray]], size: int) -> Iterator[list[tuple[str, np.ndarray]]]:
     batch: list[tuple[str, np.ndarray]] = []
     for item in stream:
@@ -101,14 +141,15 @@ def run_extract(
     box_size = geometry.particle_diameter_orig_px
     nms_radius_px = config.nms_radius_px or geometry.particle_radius_px
     device = resolve_device(config.device)
+    batch_size = config.batch_size or (8 if device.type == "cuda" else 1)
     names, stream = _working_micrographs(inputs, Path(model_dir), geometry, record["normalization"])
     log.info("picking %d micrographs (NMS radius %.1f working px, threshold %g) on %s",
              len(names), nms_radius_px, config.threshold, device)
     parts: list[Picks] = []
     with tqdm(total=len(names), desc="extract", unit="mic", disable=quiet, leave=False) as progress:
-        for batch in _batches(stream, config.batch_size):
+        for batch in _batches(_prefetched(stream), batch_size):
             scores = score_micrographs(model, [image for _, image in batch], device=device,
-                                       batch_size=config.batch_size, tile_size_px=config.tile_size_px)
+                                       batch_size=batch_size, tile_size_px=config.tile_size_px)
             for (name, _), score_map in zip(batch, scores, strict=True):
                 rows, cols, values = non_maximum_suppression(score_map, radius_px=nms_radius_px,
                                                              threshold=config.threshold)
