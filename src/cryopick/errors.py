@@ -26,7 +26,8 @@ class InputError(CryopickError):
             where += f":{line}"
         if field is not None:
             where += f": field {field}"
-        super().__init__(f"{where}: {message}")
+        one_line = " ".join(str(message).split())  # messages from libraries may span lines
+        super().__init__(f"{where}: {one_line}")
 
 
 class ConfigError(CryopickError):

@@ -59,6 +59,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=positive_int, default=4,
                         help="stop after this many epochs without held-out gain (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the last epoch checkpoint in OUTPUT/checkpoint (after a crash or "
+                             "kill); refused if the inputs or settings changed")
     parser.add_argument("--device", default="auto",
                         help="cpu, cuda, cuda:N or auto (CUDA when available) (default: %(default)s)")
 
@@ -82,5 +85,5 @@ def run(args: argparse.Namespace) -> int:
     )
     attach_run_log(args.output)
     run_train(config, args.micrographs, args.particles, args.output, particles_format=args.particles_format,
-              quiet=args.progress_disabled, command=["cryopick", *sys.argv[1:]])
+              quiet=args.progress_disabled, command=["cryopick", *sys.argv[1:]], resume=args.resume)
     return 0

@@ -28,7 +28,14 @@ def _column(header: list[str], names: tuple[str, ...], path: Path, *, required: 
 
 
 def read_table(path: Path, text: str, *, delimiter: str) -> Picks:
-    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return _parse_rows(path, rows)
+    except csv.Error as exc:
+        raise InputError(path, f"malformed table: {exc}", line=rows.line_num) from None
+
+
+def _parse_rows(path: Path, rows: "csv._reader") -> Picks:
     header = next(rows, None)
     if header is None:
         raise InputError(path, "file is empty: expected a header line image_name, x_coord, y_coord")

@@ -88,6 +88,9 @@ def write_picks_per_micrograph(
     directory = Path(directory)
     written = []
     for name in micrographs:
+        if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+            raise InputError(directory, f"micrograph name {name!r} is not a plain file name; refusing to "
+                                        "write outside the output directory")
         target = directory / f"{name}{FORMAT_SUFFIX[fmt]}"
         written.append(write_picks(target, picks.for_micrograph(name), fmt, box_size_orig_px=box_size_orig_px))
     return written

@@ -10,6 +10,8 @@ import mrcfile
 import numpy as np
 import numpy.typing as npt
 import tifffile
+from mrcfile.dtypes import HEADER_DTYPE
+from mrcfile.utils import byte_order_from_machine_stamp, data_dtype_from_header, data_shape_from_header
 from PIL import Image
 
 from cryopick.errors import InputError
@@ -32,7 +34,32 @@ def micrograph_name(path: str | Path) -> str:
     return Path(path).stem
 
 
+def _check_mrc_sizes(path: Path) -> None:
+    """Refuse a header that promises more bytes than the file holds, before mrcfile allocates
+    them (a corrupt extended-header size would otherwise cost gigabytes and seconds)."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        raw = handle.read(HEADER_DTYPE.itemsize)
+    if len(raw) < HEADER_DTYPE.itemsize:
+        raise ValueError(f"file of {size} bytes is shorter than an MRC header")
+    header = np.frombuffer(raw, dtype=HEADER_DTYPE).view(np.recarray)[0]
+    order = byte_order_from_machine_stamp(header.machst)
+    header = np.frombuffer(raw, dtype=HEADER_DTYPE.newbyteorder(order)).view(np.recarray)[0]
+    extended = int(header.nsymbt)
+    try:
+        shape = [int(n) for n in data_shape_from_header(header)]
+        itemsize = data_dtype_from_header(header).itemsize
+    except ValueError as exc:
+        raise ValueError(f"bad header: {exc}") from None
+    if extended < 0 or min(shape) < 0:
+        raise ValueError("bad header: negative size")
+    promised = HEADER_DTYPE.itemsize + extended + int(np.prod(shape, dtype=np.int64)) * itemsize
+    if promised > size:
+        raise ValueError(f"truncated: the header promises {promised} bytes, the file holds {size}")
+
+
 def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
+    _check_mrc_sizes(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mrcfile warns on odd headers; we check what we use
         with mrcfile.open(path, permissive=False, mode="r") as mrc:

@@ -5,6 +5,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +24,22 @@ class EpochRecord:
     loss: float
     validation_ap: float | None
     seconds: float
+
+
+@dataclass
+class TrainingState:
+    """Everything needed to continue training exactly where it stopped, after ``epoch``."""
+
+    epoch: int
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    best_state: dict[str, torch.Tensor]
+    best_validation_ap: float | None
+    best_epoch: int
+    epochs_without_gain: int
+    history: list[EpochRecord]
+    sampler_rng: dict[str, Any]
+    torch_rng: torch.Tensor
 
 
 @dataclass
@@ -52,8 +69,14 @@ def fit(
     validate: Callable[[PickerNet], float] | None = None,
     patience_epochs: int | None = None,
     quiet: bool = False,
+    resume: TrainingState | None = None,
+    on_epoch_end: Callable[[TrainingState], None] | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place; return the state with the best held-out AP (or the last)."""
+    """Train ``model`` in place; return the state with the best held-out AP (or the last).
+
+    ``on_epoch_end`` receives the full state after each epoch (to checkpoint it); passing such a
+    state back as ``resume`` continues exactly as if training had never stopped.
+    """
     torch.manual_seed(seed)
     loss_function = OBJECTIVE_FUNCTIONS[objective]
     model.to(device)
@@ -63,11 +86,26 @@ def fit(
     best_ap: float | None = None
     best_epoch = 0
     epochs_without_gain = 0
-    progress = tqdm(total=epochs * steps_per_epoch, desc="train", unit="step", disable=quiet,
-                    dynamic_ncols=True, leave=False)
-    stopped_early = False
+    first_epoch = 1
+    if resume is not None:
+        model.load_state_dict(resume.model)
+        optimizer.load_state_dict(resume.optimizer)
+        best_state = copy.deepcopy(resume.best_state)
+        best_ap, best_epoch = resume.best_validation_ap, resume.best_epoch
+        epochs_without_gain = resume.epochs_without_gain
+        history = list(resume.history)
+        sampler.rng.bit_generator.state = resume.sampler_rng
+        torch.set_rng_state(resume.torch_rng)
+        first_epoch = resume.epoch + 1
+        log.info("resuming after epoch %d of %d", resume.epoch, epochs)
+    progress = tqdm(total=epochs * steps_per_epoch, initial=(first_epoch - 1) * steps_per_epoch, desc="train",
+                    unit="step", disable=quiet, dynamic_ncols=True, leave=False)
+    stopped_early = bool(resume is not None and patience_epochs is not None
+                         and epochs_without_gain >= patience_epochs)
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(first_epoch, epochs + 1):
+            if stopped_early:
+                break
             started = time.perf_counter()
             model.train()
             losses = torch.zeros(steps_per_epoch)
@@ -100,10 +138,16 @@ def fit(
                 epochs_without_gain = 0
             else:
                 epochs_without_gain += 1
-                if patience_epochs is not None and epochs_without_gain >= patience_epochs:
-                    log.info("no held-out gain for %d epochs: stopping early", epochs_without_gain)
-                    stopped_early = True
-                    break
+            if on_epoch_end is not None:
+                on_epoch_end(TrainingState(
+                    epoch, copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()),
+                    best_state, best_ap, best_epoch, epochs_without_gain, list(history),
+                    copy.deepcopy(sampler.rng.bit_generator.state), torch.get_rng_state(),
+                ))
+            if patience_epochs is not None and epochs_without_gain >= patience_epochs:
+                log.info("no held-out gain for %d epochs: stopping early", epochs_without_gain)
+                stopped_early = True
+                break
     finally:
         progress.close()
     return TrainResult(best_state, best_epoch, best_ap, history, stopped_early)

@@ -105,6 +105,9 @@ def run_preprocess(
         if min(micrograph.array.shape) < 4 * geometry.downsample_factor:
             raise InputError(path, f"image {micrograph.array.shape} is too small to downsample "
                                    f"{geometry.downsample_factor}x")
+        if float(micrograph.array.min()) == float(micrograph.array.max()):
+            raise InputError(path, f"every pixel is {micrograph.array.flat[0]:g}: a blank image has nothing "
+                                   "to pick (remove it from the set)")
         small = fourier_crop(micrograph.array, geometry.downsample_factor)
         shapes[micrograph.name] = micrograph.array.shape  # type: ignore[assignment]
         if config.normalization == "gmm":

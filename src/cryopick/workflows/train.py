@@ -1,6 +1,8 @@
 """``run_train``: preprocessed micrographs + labelled centres in, a model directory out."""
 
+import hashlib
 import logging
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,10 +22,11 @@ from cryopick.extract.scoring import score_micrographs
 from cryopick.io.coordinates import read_picks
 from cryopick.io.manifest import PreprocessManifest, read_manifest
 from cryopick.io.micrographs import read_micrograph
+from cryopick.io.model_files import load_latest_checkpoint, save_checkpoint
 from cryopick.models import PickerNet, build_model
 from cryopick.picks import Picks
 from cryopick.pu import class_prior, unlabelled_prior
-from cryopick.train.loop import fit
+from cryopick.train.loop import EpochRecord, TrainingState, fit
 from cryopick.train.sampler import CropSampler, LabelledMicrograph
 from cryopick.workflows.device import resolve_device
 from cryopick.workflows.modelio import save_picker
@@ -58,6 +61,16 @@ def check_labels(picks: Picks, manifest: PreprocessManifest, preprocessed_dir: P
         if not (0 <= x <= cols - 1 and 0 <= y <= rows - 1):
             raise InputError(source, f"particle at ({x:g}, {y:g}) lies outside micrograph {name!r} "
                                      f"({cols} x {rows} px)", line=picks.line_of(row))
+
+
+def drop_duplicate_labels(picks: Picks) -> Picks:
+    """The same centre listed twice would count twice as labelled; keep the first."""
+    keys = np.rec.fromarrays([picks.micrograph, np.round(picks.x_orig_px, 2), np.round(picks.y_orig_px, 2)])
+    _, first = np.unique(keys, return_index=True)
+    if len(first) < len(picks):
+        log.warning("%s: dropping %d duplicate labels", picks.source, len(picks) - len(first))
+        return picks.select(np.sort(first))
+    return picks
 
 
 def subsample_labels(picks: Picks, num_labeled: int | None, seed: int) -> Picks:
@@ -98,6 +111,47 @@ def held_out_ap(model: PickerNet, images: list[np.ndarray], centres: list[np.nda
     return curve.average_precision
 
 
+CHECKPOINT_DIR = "checkpoint"
+
+
+def _state_to_bundle(state: TrainingState, identity: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    tensors: dict[str, np.ndarray] = {"torch_rng": state.torch_rng.numpy()}
+    tensors.update({f"model.{k}": v.detach().cpu().numpy() for k, v in state.model.items()})
+    tensors.update({f"best.{k}": v.detach().cpu().numpy() for k, v in state.best_state.items()})
+    for index, slots in state.optimizer["state"].items():
+        for key, value in slots.items():
+            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().numpy()
+    record = {
+        "identity": identity, "epoch": state.epoch, "best_validation_ap": state.best_validation_ap,
+        "best_epoch": state.best_epoch, "epochs_without_gain": state.epochs_without_gain,
+        "history": [asdict(h) for h in state.history], "sampler_rng": state.sampler_rng,
+        "optimizer_param_groups": state.optimizer["param_groups"],
+    }
+    return tensors, record
+
+
+def _state_from_bundle(tensors: dict[str, np.ndarray], record: dict[str, Any]) -> TrainingState:
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix):]: torch.from_numpy(v.copy()) for k, v in tensors.items() if k.startswith(prefix)}
+
+    optimizer_state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in part("optimizer.").items():
+        index, slot = key.split(".", 1)
+        optimizer_state.setdefault(int(index), {})[slot] = value
+    return TrainingState(
+        epoch=int(record["epoch"]), model=part("model."),
+        optimizer={"state": optimizer_state, "param_groups": record["optimizer_param_groups"]},
+        best_state=part("best."), best_validation_ap=record["best_validation_ap"],
+        best_epoch=int(record["best_epoch"]), epochs_without_gain=int(record["epochs_without_gain"]),
+        history=[EpochRecord(**h) for h in record["history"]], sampler_rng=record["sampler_rng"],
+        torch_rng=torch.from_numpy(tensors["torch_rng"].copy()),
+    )
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def run_train(
     config: TrainConfig,
     preprocessed_dir: Path,
@@ -107,11 +161,16 @@ def run_train(
     particles_format: str | None = None,
     quiet: bool = False,
     command: list[str] | None = None,
+    resume: bool = False,
 ) -> TrainSummary:
+    """Train and save a model. With ``resume``, continue from the newest checkpoint in
+    ``output_dir/checkpoint`` (written after every epoch) if it was made from the same inputs and
+    settings; the result is the same as an uninterrupted run."""
     manifest = read_manifest(preprocessed_dir)
     geometry = manifest.geometry
     all_labels = read_picks(particles_path, particles_format)
     check_labels(all_labels, manifest, preprocessed_dir)
+    all_labels = drop_duplicate_labels(all_labels)
     micrograph_names = all_labels.micrographs()
     labels = subsample_labels(all_labels, config.num_labeled, config.seed)
     train_names, validation_names = split_micrographs(micrograph_names, config.validation_fraction, config.seed)
@@ -133,6 +192,7 @@ def run_train(
     if not sum(len(m.centres_px) for m in train_set):
         raise InputError(particles_path, "after subsampling, no labelled particle lies on a training "
                                          "micrograph: label more, or lower --validation-fraction")
+    torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
     model = build_model(config.model, **config.extra)
     sampler = CropSampler(train_set, crop_px=model.receptive_field_px,
                           label_radius_px=config.label_radius_px, seed=config.seed)
@@ -148,13 +208,36 @@ def run_train(
         def validate(net: PickerNet) -> float:
             return held_out_ap(net, [m.image for m in validation_set], [m.centres_px for m in validation_set],
                                radius_px=geometry.particle_radius_px, device=device)
+    checkpoint_dir = Path(output_dir) / CHECKPOINT_DIR
+    config_record = asdict(config)
+    config_record.pop("device")  # resuming on another device is fine
+    identity = {"config": config_record, "particles_sha256": _file_digest(particles_path),
+                "manifest_sha256": _file_digest(Path(preprocessed_dir) / "preprocess.json")}
+    resume_state = None
+    if resume:
+        found = load_latest_checkpoint(checkpoint_dir)
+        if found is None:
+            log.warning("--resume: no checkpoint in %s, starting from the beginning", checkpoint_dir)
+        else:
+            tensors, checkpoint_record = found
+            if checkpoint_record.get("identity") != identity:
+                raise ConfigError(f"--resume: the checkpoint in {checkpoint_dir} was made from other inputs or "
+                                  "settings; rerun without --resume to start afresh")
+            resume_state = _state_from_bundle(tensors, checkpoint_record)
+    elif checkpoint_dir.exists():
+        shutil.rmtree(checkpoint_dir)
+
+    def checkpoint(state: TrainingState) -> None:
+        tensors, checkpoint_record = _state_to_bundle(state, identity)
+        save_checkpoint(checkpoint_dir, state.epoch, tensors, checkpoint_record)
+
     result = fit(
         model, sampler, objective=config.objective, pi_u=pi_u,
         objective_weight=config.resolved_objective_weight, epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch, batch_size=config.batch_size,
         positive_fraction=config.positive_fraction, learning_rate=config.learning_rate,
         weight_decay=config.weight_decay, device=device, seed=config.seed, validate=validate,
-        patience_epochs=config.patience_epochs, quiet=quiet,
+        patience_epochs=config.patience_epochs, quiet=quiet, resume=resume_state, on_epoch_end=checkpoint,
     )
     if result.history and not np.isfinite(result.history[-1].loss):
         raise ConfigError("training diverged; lower --learning-rate")

@@ -1,0 +1,169 @@
+"""cryopick and the peer (Topaz) on the same data in one run, with matched settings; one JSON line.
+
+Matched: the same micrographs, labels (--num-labeled N), downsampling (the dataset's
+suggested_downsample), minibatch size (256) and number of parameter updates (epochs x steps);
+cryopick's early stopping is off so both sides make every update. Each step runs as a command
+under /usr/bin/time, so times are wall-clock per command and memory is that command's peak RSS.
+Topaz runs through ../shared/bench/peer_topaz.sh (which builds its venv on first use; set
+TOPAZ_VENV to reuse one); its extraction is then re-run alone to measure its memory.
+
+  python bench/compare_topaz.py /tmp/cryopick-data/real_empiar10146_apoferritin --num-labeled 100 \
+      --epochs 2 --steps-per-epoch 250
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PEER = HERE.parent.parent / "shared" / "bench" / "peer_topaz.sh"
+
+
+def timed(command: list[str], *, env: dict | None = None, log: Path | None = None) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MB, stdout) of one command."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as stats:
+        started = time.perf_counter()
+        result = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", stats.name, *command], env=env,
+                                capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if log is not None:
+            log.write_text(result.stdout + result.stderr)
+        if result.returncode != 0:
+            sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-3000:]}")
+        peak_kb = float(stats.read().strip().splitlines()[-1])
+    return wall, peak_kb / 1024, result.stdout
+
+
+def conv_throughput(model_dir: Path, micrograph: Path) -> dict:
+    """GFLOP/s of dense scoring on one micrograph against a plain float32 matmul's on this machine."""
+    import torch
+
+    from cryopick.extract.scoring import score_micrographs
+    from cryopick.io.micrographs import read_micrograph
+    from cryopick.models import dense_mode
+    from cryopick.preprocess.fourier import fourier_crop
+    from cryopick.workflows.modelio import load_picker
+
+    model, _, geometry = load_picker(model_dir)
+    image = fourier_crop(read_micrograph(micrograph).array, geometry.downsample_factor)
+    image = (image - image.mean()) / image.std()
+    flops = 0.0
+    half = model.receptive_field_px // 2
+    shapes: dict = {}
+
+    def count(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal flops
+        if isinstance(module, torch.nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1]
+            flops += 2.0 * output.numel() * module.in_channels * k / module.groups
+            shapes[id(module)] = tuple(output.shape)
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()]
+    padded = torch.nn.functional.pad(torch.from_numpy(image)[None, None], (half,) * 4)
+    with torch.inference_mode(), dense_mode(model):
+        model(padded)
+    for hook in hooks:
+        hook.remove()
+    device = torch.device("cpu")
+    score_micrographs(model, [image], device=device)  # warm-up
+    repeats = 3
+    started = time.perf_counter()
+    for _ in range(repeats):
+        score_micrographs(model, [image], device=device)
+    seconds = (time.perf_counter() - started) / repeats
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    started = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    matmul = 2 * 2048**3 / ((time.perf_counter() - started) / 5) / 1e9
+    achieved = flops / seconds / 1e9
+    return {"conv_gflop_per_micrograph": round(flops / 1e9, 2), "score_s_per_micrograph": round(seconds, 3),
+            "conv_gflops": round(achieved, 1), "matmul_gflops": round(matmul, 1),
+            "fraction_of_matmul": round(achieved / matmul, 3), "working_shape_px": list(image.shape)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--num-labeled", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--steps-per-epoch", type=int, default=250)
+    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--peer-script", type=Path, default=PEER)
+    args = parser.parse_args()
+    meta = json.loads((args.dataset / "meta.json").read_text())
+    work = args.work or Path(tempfile.mkdtemp(prefix="cryopick-vs-topaz-"))
+    work.mkdir(parents=True, exist_ok=True)
+    factor = int(round(meta["suggested_downsample"]))
+    test_names = sorted({line.split("\t")[0] for line in
+                         (args.dataset / "particles_test.txt").read_text().splitlines()[1:]})
+    test_dir = work / "test_micrographs"
+    test_dir.mkdir(exist_ok=True)
+    for name in test_names:
+        if not (test_dir / f"{name}.mrc").exists():
+            (test_dir / f"{name}.mrc").symlink_to((args.dataset / "micrographs" / f"{name}.mrc").resolve())
+    cli = [sys.executable, "-m", "cryopick.cli.main"]
+    ours: dict = {}
+    ours["preprocess_s"], _, _ = timed([*cli, "preprocess", str(args.dataset / "micrographs"), "-o", str(work / "pre"),
+                                        "--particle-diameter-A", str(meta["particle_diameter_A"]),
+                                        "--downsample", str(factor), "-q"])
+    ours["train_s"], ours["train_peak_rss_mb"], _ = timed([
+        *cli, "train", "--micrographs", str(work / "pre"), "--particles", str(args.dataset / "particles_train.txt"),
+        "-o", str(work / "model"), "-n", str(meta["expected_particles_per_micrograph"]),
+        "--num-labeled", str(args.num_labeled), "--epochs", str(args.epochs),
+        "--steps-per-epoch", str(args.steps_per_epoch), "--patience", str(args.epochs + 1), "-q"])
+    extract_s, ours["extract_peak_rss_mb"], _ = timed([
+        *cli, "extract", "--model", str(work / "model"), "--micrographs", str(test_dir),
+        "-o", str(work / "picks.txt"), "-q"])
+    ours["extract_s_per_micrograph"] = extract_s / len(test_names)
+    timed([*cli, "evaluate", "--picks", str(work / "picks.txt"),
+           "--reference", str(args.dataset / "particles_test.txt"),
+           "--match-radius-orig-px", str(meta["particle_radius_px"]), "-o", str(work / "eval"), "-q"])
+    ours["ap"] = json.loads((work / "eval" / "metrics.json").read_text())["average_precision"]
+
+    env = dict(os.environ)
+    peer_out = work / "topaz"
+    peer_wall, peer_rss, stdout = timed(["bash", str(args.peer_script), str(args.dataset), str(args.num_labeled),
+                                         str(peer_out), str(args.epochs), str(args.steps_per_epoch)], env=env,
+                                        log=work / "topaz.log")
+    result = dict(re.findall(r"(\w+)=(\S+)", stdout.strip().splitlines()[-1]))
+    venv = Path(env.get("TOPAZ_VENV", Path(os.environ.get("TMPDIR", "/tmp")) / "topaz-venv"))
+    model = sorted(peer_out.glob("model_epoch*.sav"), key=lambda p: p.stat().st_mtime)[-1]
+    peer_extract_s, peer_extract_rss, _ = timed([
+        str(venv / "bin" / "topaz"), "extract", "--device", "-1", "-m", str(model),
+        "-r", str(int(meta["particle_radius_px"] / factor)), "-x", str(factor), "-o", str(work / "topaz_again.txt"),
+        *sorted(str(p) for p in (peer_out / "test_imgs").glob("*.mrc"))])
+    peer = {"ap": float(result["ap"]), "train_s": float(result["train_s"]),
+            "extract_s_per_micrograph": float(result["extract_s"]) / int(result["n_test"]),
+            "extract_again_s_per_micrograph": peer_extract_s / int(result["n_test"]),
+            "extract_peak_rss_mb": peer_extract_rss, "preprocess_s": float(result["preprocess_s"]),
+            "whole_script_s": peer_wall, "whole_script_peak_rss_mb": peer_rss}
+    throughput = conv_throughput(work / "model", test_dir / f"{test_names[0]}.mrc")
+    import torch
+
+    print(json.dumps({
+        "bench": "compare_topaz", "dataset": args.dataset.name, "num_labeled": args.num_labeled,
+        "updates": args.epochs * args.steps_per_epoch, "minibatch": 256, "downsample": factor,
+        "cryopick": {k: round(v, 4) if isinstance(v, float) else v for k, v in ours.items()},
+        "topaz": {k: round(v, 4) if isinstance(v, float) else v for k, v in peer.items()},
+        "ratios": {
+            "extract_speedup": round(peer["extract_s_per_micrograph"] / ours["extract_s_per_micrograph"], 2),
+            "train_time_fraction": round(ours["train_s"] / peer["train_s"], 3),
+            "extract_rss_fraction": round(ours["extract_peak_rss_mb"] / peer["extract_peak_rss_mb"], 3),
+            "ap_difference": round(ours["ap"] - peer["ap"], 4),
+        },
+        "throughput": throughput,
+        "machine": {"cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "work": str(work),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Arbitrary bytes and mutated valid files: every reader either parses or raises the project's
+InputError naming the file. Never another exception, never a hang."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cryopick.errors import InputError
+from cryopick.io.coordinates import read_picks, write_picks
+from cryopick.io.micrographs import read_micrograph, write_mrc
+from cryopick.picks import Picks
+
+SETTINGS = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SUFFIXES = [".txt", ".csv", ".star", ".box"]
+FORMAT_CHARACTERS = "\t ,\n\r#_-.0123456789eEinfNa:data_loop_rlnCoordinateXYMicrographName"
+
+
+def _valid_coordinates(suffix: str, tmp: Path) -> bytes:
+    picks = Picks.build(["m1", "m1", "m2"], [10.5, 20, 30], [5, 6.25, 7], [0.5, 1.5, -2])
+    path = tmp / f"valid{suffix}"
+    if suffix == ".box":
+        write_picks(path, picks.for_micrograph("m1"), box_size_orig_px=32)
+    else:
+        write_picks(path, picks)
+    return path.read_bytes()
+
+
+def _valid_mrc(tmp: Path) -> bytes:
+    write_mrc(tmp / "valid.mrc", np.arange(32 * 32, dtype=np.float32).reshape(32, 32), pixel_size_A=1.5)
+    return (tmp / "valid.mrc").read_bytes()
+
+
+def _mutate(data: bytes, edits: list[tuple[int, int]], cut: int | None) -> bytes:
+    mutable = bytearray(data)
+    for position, value in edits:
+        if mutable:
+            mutable[position % len(mutable)] = value
+    return bytes(mutable[:cut] if cut is not None else mutable)
+
+
+def _check_reader(reader, path: Path) -> None:
+    message = None
+    try:
+        reader(path)
+    except InputError as exc:
+        message = str(exc)
+    if message is not None:
+        assert path.name in message
+        assert "\n" not in message
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+@SETTINGS
+@given(data=st.binary(max_size=2000))
+def test_coordinate_readers_on_arbitrary_bytes(tmp_path: Path, suffix: str, data: bytes) -> None:
+    path = tmp_path / f"hostile{suffix}"
+    path.write_bytes(data)
+    _check_reader(read_picks, path)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+@SETTINGS
+@given(edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
+       cut=st.one_of(st.none(), st.integers(0, 400)))
+def test_coordinate_readers_on_mutated_files(tmp_path: Path, suffix: str, edits, cut) -> None:
+    path = tmp_path / f"mutated{suffix}"
+    path.write_bytes(_mutate(_valid_coordinates(suffix, tmp_path), edits, cut))
+    _check_reader(read_picks, path)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+@SETTINGS
+@given(text=st.text(alphabet=st.sampled_from(list(FORMAT_CHARACTERS)), max_size=300))
+def test_coordinate_readers_on_format_like_text(tmp_path: Path, suffix: str, text: str) -> None:
+    path = tmp_path / f"texty{suffix}"
+    path.write_text(text)
+    _check_reader(read_picks, path)
+
+
+@pytest.mark.parametrize("suffix", [".mrc", ".tif", ".png"])
+@SETTINGS
+@given(data=st.binary(max_size=3000))
+def test_micrograph_reader_on_arbitrary_bytes(tmp_path: Path, suffix: str, data: bytes) -> None:
+    path = tmp_path / f"hostile{suffix}"
+    path.write_bytes(data)
+    _check_reader(read_micrograph, path)
+
+
+@SETTINGS
+@given(edits=st.lists(st.tuples(st.integers(0, 1100), st.integers(0, 255)), max_size=8),
+       cut=st.one_of(st.none(), st.integers(0, 5000)))
+def test_micrograph_reader_on_mutated_mrc(tmp_path: Path, edits, cut) -> None:
+    path = tmp_path / "mutated.mrc"
+    path.write_bytes(_mutate(_valid_mrc(tmp_path), edits, cut))
+    _check_reader(read_micrograph, path)
