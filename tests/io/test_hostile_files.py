@@ -52,13 +52,14 @@ def _check_reader(reader, path: Path) -> None:
         assert "\n" not in message
 
 
-@pytest.mark.parametrize("suffix", SUFFIXES)
+@pytest.mark.parametrize(("reader", "suffix"), [(read_picks, suffix) for suffix in SUFFIXES]
+                         + [(read_micrograph, suffix) for suffix in (".mrc", ".tif", ".png")])
 @SETTINGS
-@given(data=st.binary(max_size=2000))
-def test_coordinate_readers_on_arbitrary_bytes(tmp_path: Path, suffix: str, data: bytes) -> None:
+@given(data=st.binary(max_size=3000))
+def test_readers_on_arbitrary_bytes(tmp_path: Path, reader, suffix: str, data: bytes) -> None:
     path = tmp_path / f"hostile{suffix}"
     path.write_bytes(data)
-    _check_reader(read_picks, path)
+    _check_reader(reader, path)
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -78,15 +79,6 @@ def test_coordinate_readers_on_format_like_text(tmp_path: Path, suffix: str, tex
     path = tmp_path / f"texty{suffix}"
     path.write_text(text)
     _check_reader(read_picks, path)
-
-
-@pytest.mark.parametrize("suffix", [".mrc", ".tif", ".png"])
-@SETTINGS
-@given(data=st.binary(max_size=3000))
-def test_micrograph_reader_on_arbitrary_bytes(tmp_path: Path, suffix: str, data: bytes) -> None:
-    path = tmp_path / f"hostile{suffix}"
-    path.write_bytes(data)
-    _check_reader(read_micrograph, path)
 
 
 @SETTINGS
