@@ -44,9 +44,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="weight of the GE term (default: 1 for ge-binomial, 10 for ge-kl)")
     parser.add_argument("--label-radius-px", type=positive_float, default=3.0,
                         help="working pixels around each label that count as positive (default: %(default)s)")
-    parser.add_argument("--validation-fraction", type=fraction, default=0.2,
-                        help="share of the labelled micrographs held out to pick the best epoch "
-                             "(default: %(default)s)")
+    parser.add_argument("--validation-fraction", type=fraction, default=0.0,
+                        help="share of the labelled micrographs held out to choose the best epoch and stop "
+                             "early. Off by default: with sparse labels the held-out AP misjudges epochs "
+                             "(on EMPIAR-10146 with 100 labels it cost up to 0.045 test AP); use it when the "
+                             "held-out micrographs are fully labelled (default: %(default)s)")
     parser.add_argument("--epochs", type=positive_int, default=10, help="(default: %(default)s)")
     parser.add_argument("--steps-per-epoch", type=positive_int, default=200,
                         help="minibatches per epoch (default: %(default)s)")

@@ -85,7 +85,7 @@ def subsample_labels(picks: Picks, num_labeled: int | None, seed: int) -> Picks:
 def split_micrographs(names: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
     """Hold out whole micrographs (neighbouring particles are not independent)."""
     if fraction <= 0 or len(names) < 2:
-        if fraction > 0:
+        if fraction > 0:  # asked for, but impossible
             log.warning("only %d labelled micrograph(s): no held-out validation, keeping the last epoch",
                         len(names))
         return list(names), []
