@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from datasets import link_test_micrographs
+
 HERE = Path(__file__).resolve().parent
 PEER = HERE.parent.parent / "shared" / "bench" / "peer_topaz.sh"
 
@@ -102,13 +104,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="cryopick-vs-topaz-"))
     work.mkdir(parents=True, exist_ok=True)
     factor = int(round(meta["suggested_downsample"]))
-    test_names = sorted({line.split("\t")[0] for line in
-                         (args.dataset / "particles_test.txt").read_text().splitlines()[1:]})
-    test_dir = work / "test_micrographs"
-    test_dir.mkdir(exist_ok=True)
-    for name in test_names:
-        if not (test_dir / f"{name}.mrc").exists():
-            (test_dir / f"{name}.mrc").symlink_to((args.dataset / "micrographs" / f"{name}.mrc").resolve())
+    test_names, test_dir = link_test_micrographs(args.dataset, work)
     cli = [sys.executable, "-m", "cryopick.cli.main"]
     ours: dict = {}
     ours["preprocess_s"], _, _ = timed([*cli, "preprocess", str(args.dataset / "micrographs"), "-o", str(work / "pre"),

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from datasets import link_test_micrographs
+
 
 def machine() -> dict:
     import torch
@@ -53,13 +55,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     quiet = not args.verbose
     factor = args.downsample or int(round(meta["suggested_downsample"]))
-    test_names = {line.split("\t")[0] for line in (args.dataset / "particles_test.txt").read_text().splitlines()[1:]}
-    test_dir = work / "test_micrographs"
-    test_dir.mkdir(exist_ok=True)
-    for name in test_names:
-        link = test_dir / f"{name}.mrc"
-        if not link.exists():
-            link.symlink_to((args.dataset / "micrographs" / f"{name}.mrc").resolve())
+    test_names, test_dir = link_test_micrographs(args.dataset, work)
     preprocess_s = cryopick("preprocess", str(args.dataset / "micrographs"), "-o", str(work / "pre"),
                             "--particle-diameter-A", str(meta["particle_diameter_A"]),
                             "--downsample", str(factor), quiet=quiet)

@@ -13,12 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-
-def disc_offsets_px(radius_px: float) -> npt.NDArray[np.int64]:
-    reach = int(np.floor(radius_px))
-    dy, dx = np.mgrid[-reach: reach + 1, -reach: reach + 1]
-    inside = (dy**2 + dx**2) <= radius_px**2
-    return np.stack([dy[inside], dx[inside]], axis=1).astype(np.int64)
+from cryopick.pixels import disc_offsets
 
 
 def non_maximum_suppression(
@@ -40,7 +35,7 @@ def non_maximum_suppression(
     rank = np.zeros(n, dtype=np.int64)
     rank[order] = np.arange(n, 0, -1)  # best pixel gets n; ties: earlier position wins
     rank[~candidate] = 0  # 0: inactive
-    offsets = disc_offsets_px(radius_px)
+    offsets = disc_offsets(radius_px)
     reach = int(np.floor(radius_px))
     square = 2 * int(np.floor(radius_px / np.sqrt(2))) + 1
     # active ranks, padded by the disc's reach with zeros so gathers need no bounds checks

@@ -28,7 +28,7 @@ _PICKLE_OR_ZIP = (b"\x80", b"PK\x03\x04", b"(dp", b"(lp", b"}q", b"cnumpy", b"cc
 _CHECKPOINT = re.compile(r"^epoch-(\d{4,})\.json$")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -45,7 +45,7 @@ def save_bundle(weights_path: Path, json_path: Path, tensors: dict[str, npt.NDAr
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(weights_path) as tmp:
         save_file(arrays, str(tmp))
-    record["weights_sha256"] = _sha256(weights_path)
+    record["weights_sha256"] = file_sha256(weights_path)
     atomic_write_text(json_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
@@ -64,7 +64,7 @@ def load_bundle(weights_path: Path, json_path: Path, *, fmt: str) -> tuple[dict[
     if head.startswith(_PICKLE_OR_ZIP):
         raise InputError(weights_path, "is a pickle or zip archive, not safetensors; refusing to load it")
     expected_hash = record.get("weights_sha256")
-    if expected_hash is not None and expected_hash != _sha256(weights_path):
+    if expected_hash is not None and expected_hash != file_sha256(weights_path):
         raise InputError(weights_path, f"does not match {json_path.name} (SHA-256 differs): incomplete or "
                                        "modified; retrain or restore both files together")
     try:

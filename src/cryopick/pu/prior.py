@@ -1,17 +1,7 @@
 """The class prior: what fraction of regions are particle centres, from a count users know."""
 
-import numpy as np
-import numpy.typing as npt
-
 from cryopick.errors import ConfigError
-
-
-def disc_offsets(radius_px: float) -> npt.NDArray[np.int64]:
-    """Integer (dy, dx) offsets within ``radius_px`` of a centre: the pixels one label marks."""
-    reach = int(np.floor(radius_px))
-    dy, dx = np.mgrid[-reach: reach + 1, -reach: reach + 1]
-    inside = dy**2 + dx**2 <= radius_px**2
-    return np.stack([dy[inside], dx[inside]], axis=1).astype(np.int64)
+from cryopick.pixels import disc_offsets
 
 
 def class_prior(*, expected_particles_per_micrograph: float, label_radius_px: float,

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from cryopick.pu import disc_offsets
+from cryopick.pixels import disc_offsets
 
 
 @dataclass(frozen=True)

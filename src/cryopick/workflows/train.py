@@ -1,6 +1,5 @@
 """``run_train``: preprocessed micrographs + labelled centres in, a model directory out."""
 
-import hashlib
 import logging
 import shutil
 import sys
@@ -22,7 +21,7 @@ from cryopick.extract.scoring import score_micrographs
 from cryopick.io.coordinates import read_picks
 from cryopick.io.manifest import PreprocessManifest, read_manifest
 from cryopick.io.micrographs import read_micrograph
-from cryopick.io.model_files import load_latest_checkpoint, save_checkpoint
+from cryopick.io.model_files import file_sha256, load_latest_checkpoint, save_checkpoint
 from cryopick.models import PickerNet, build_model
 from cryopick.picks import Picks
 from cryopick.pu import class_prior, unlabelled_prior
@@ -148,10 +147,6 @@ def _state_from_bundle(tensors: dict[str, np.ndarray], record: dict[str, Any]) -
     )
 
 
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def run_train(
     config: TrainConfig,
     preprocessed_dir: Path,
@@ -211,8 +206,8 @@ def run_train(
     checkpoint_dir = Path(output_dir) / CHECKPOINT_DIR
     config_record = asdict(config)
     config_record.pop("device")  # resuming on another device is fine
-    identity = {"config": config_record, "particles_sha256": _file_digest(particles_path),
-                "manifest_sha256": _file_digest(Path(preprocessed_dir) / "preprocess.json")}
+    identity = {"config": config_record, "particles_sha256": file_sha256(Path(particles_path)),
+                "manifest_sha256": file_sha256(Path(preprocessed_dir) / "preprocess.json")}
     resume_state = None
     if resume:
         found = load_latest_checkpoint(checkpoint_dir)
