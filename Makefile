@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo-output
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint browser venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,14 +25,28 @@ demo: $(STAMP)
 	$(BIN)/cryopick extract --model $(DEMO)/model --micrographs $(DEMO)/preprocessed -o $(DEMO)/picks.star
 	$(BIN)/cryopick evaluate --picks $(DEMO)/picks.star --reference $(DEMO)/data/particles_test.txt \
 		--model $(DEMO)/model -o $(DEMO)/evaluation
+	$(BIN)/cryopick report --picks $(DEMO)/picks.star --micrographs $(DEMO)/preprocessed \
+		--reference $(DEMO)/data/particles_test.txt -o $(DEMO)/report.html
 	@echo "picks (RELION STAR, original pixels): $(DEMO)/picks.star"
 	@echo "metrics: $(DEMO)/evaluation/metrics.json   PR curve: $(DEMO)/evaluation/pr_curve.png"
+	@echo "report (open in a browser): $(DEMO)/report.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 
-test: lint
+# The report's test renders it in Debian's chromium: installed here when missing, if we may (root
+# with apt); otherwise that one test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the report's browser test"; \
+	    apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+	    echo "note: could not install chromium; the browser test will be skipped"; \
+	  else echo "note: no chromium (apt-get install chromium); the report's browser test will be skipped"; fi; }
+
+test: lint browser
 	$(BIN)/pytest
 
 clean:

@@ -191,3 +191,48 @@ class EvaluateConfig:
         _positive("match_radius_orig_px", self.match_radius_orig_px)
         if self.matching not in ("optimal", "greedy"):
             raise ConfigError(f"unknown matching {self.matching!r}: use optimal or greedy")
+
+
+@dataclass(frozen=True)
+class ParticlesConfig:
+    box_size_orig_px: int
+    background_radius_orig_px: float | None = None  # None: 3/4 of the box's half-width (RELION's default)
+    invert_contrast: bool = True  # particles white, as RELION's and cryoSPARC's classifiers expect
+    pixel_size_A: float | None = None  # None: from each micrograph's header
+    voltage_kV: float = 300.0
+    spherical_aberration_mm: float = 2.7
+    amplitude_contrast: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.box_size_orig_px < 8:
+            raise ConfigError(f"box size must be >= 8 px, got {self.box_size_orig_px}")
+        for name in ("background_radius_orig_px", "pixel_size_A"):
+            if getattr(self, name) is not None:
+                _positive(name, getattr(self, name))
+        _positive("voltage_kV", self.voltage_kV)
+        if not 0 <= self.amplitude_contrast < 1:
+            raise ConfigError(f"amplitude contrast must be in [0, 1), got {self.amplitude_contrast}")
+
+    @property
+    def resolved_background_radius_orig_px(self) -> float:
+        if self.background_radius_orig_px is not None:
+            return self.background_radius_orig_px
+        return 0.75 * self.box_size_orig_px / 2
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    particle_radius_orig_px: float  # circles drawn, and the match radius against a reference
+    threshold: float | None = None  # picks drawn; None: best F1 with a reference, else 0 (even odds)
+    max_micrographs: int = 48  # thumbnails; the plots use every micrograph
+    thumbnail_px: int = 384  # longest side
+    matching: Literal["optimal", "greedy"] = "optimal"
+
+    def __post_init__(self) -> None:
+        _positive("particle_radius_orig_px", self.particle_radius_orig_px)
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            raise ConfigError(f"threshold must be finite, got {self.threshold}")
+        if self.max_micrographs < 0:
+            raise ConfigError(f"max micrographs must be >= 0, got {self.max_micrographs}")
+        if self.thumbnail_px < 64:
+            raise ConfigError(f"thumbnail size must be >= 64 px, got {self.thumbnail_px}")

@@ -4,14 +4,25 @@ Convention, stated once: ``x_orig_px``/``y_orig_px`` are particle *centres* in p
 original micrograph, origin at the centre of the top-left pixel, x along columns, y along rows.
 ``micrograph`` is the micrograph's file stem (no directory, no suffix). ``score`` is NaN where a
 format carries none. ``source_line`` (optional) is the 1-based line each row came from, so later
-checks can name it.
+checks can name it. ``info`` holds what a file said about each micrograph (its path as the other
+program knows it, its size), which RELION and cryoSPARC outputs need.
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class MicrographInfo:
+    """A micrograph as the programs downstream name it."""
+
+    path: str  # as RELION/cryoSPARC know it, e.g. MotionCorr/job002/Movies/mic_001.mrc
+    shape_orig_px: tuple[int, int] | None = None  # (rows, columns) of the original micrograph
+    pixel_size_A: float | None = None
 
 
 @dataclass(frozen=True)
@@ -22,6 +33,7 @@ class Picks:
     score: npt.NDArray[np.float64]
     source: Path | None = None
     source_line: npt.NDArray[np.int64] | None = None
+    info: Mapping[str, MicrographInfo] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.micrograph)
@@ -39,6 +51,7 @@ class Picks:
         *,
         source: Path | None = None,
         source_line: npt.ArrayLike | None = None,
+        info: Mapping[str, MicrographInfo] | None = None,
     ) -> "Picks":
         names = np.asarray(micrograph, dtype=np.str_).reshape(-1)
         x = np.asarray(x_orig_px, dtype=np.float64).reshape(-1)
@@ -49,7 +62,7 @@ class Picks:
             else np.asarray(score, dtype=np.float64).reshape(-1)
         )
         lines = None if source_line is None else np.asarray(source_line, dtype=np.int64)
-        return cls(names, x, y, s, source, lines)
+        return cls(names, x, y, s, source, lines, dict(info or {}))
 
     @classmethod
     def empty(cls) -> "Picks":
@@ -75,7 +88,30 @@ class Picks:
             self.score[mask],
             self.source,
             None if self.source_line is None else self.source_line[mask],
+            self.info,
         )
+
+    def with_info(self, info: Mapping[str, MicrographInfo], *, override: bool = False) -> "Picks":
+        """The same picks, with ``info`` filling in what is known already (or replacing it)."""
+        return replace(self, info={**self.info, **info} if override else {**info, **self.info})
+
+    def known_micrographs(self) -> list[str]:
+        """Micrographs with picks, then those only described in ``info`` (picked, none found)."""
+        with_picks = self.micrographs()
+        return with_picks + sorted(set(self.info) - set(with_picks))
+
+    def scaled(self, factor: float) -> "Picks":
+        """Coordinates (and recorded micrograph sizes) multiplied by ``factor``: between binnings."""
+        info = {
+            name: replace(
+                record,
+                shape_orig_px=None if record.shape_orig_px is None
+                else (int(round(record.shape_orig_px[0] * factor)), int(round(record.shape_orig_px[1] * factor))),
+                pixel_size_A=None if record.pixel_size_A is None else record.pixel_size_A / factor,
+            )
+            for name, record in self.info.items()
+        }
+        return replace(self, x_orig_px=self.x_orig_px * factor, y_orig_px=self.y_orig_px * factor, info=info)
 
     def for_micrograph(self, name: str) -> "Picks":
         return self.select(self.micrograph == name)
@@ -87,9 +123,13 @@ class Picks:
     def concatenate(parts: "list[Picks]") -> "Picks":
         if not parts:
             return Picks.empty()
+        info: dict[str, MicrographInfo] = {}
+        for part in parts:
+            info.update(part.info)
         return Picks.build(
             np.concatenate([p.micrograph for p in parts]),
             np.concatenate([p.x_orig_px for p in parts]),
             np.concatenate([p.y_orig_px for p in parts]),
             np.concatenate([p.score for p in parts]),
+            info=info,
         )

@@ -148,7 +148,7 @@ def test_a_whole_run_modifies_no_input_and_writes_only_its_outputs(dataset: Path
     before = set(_tree(dataset))
     assert main(["extract", "--model", str(dataset / "model"), "--micrographs", str(dataset / "raw"),
                  "-o", str(dataset / "out"), "--per-micrograph", "-q"]) == 0
-    assert main(["evaluate", "--picks", str(dataset / "out" / "m0.star"), "--reference", str(dataset / "labels.txt"),
+    assert main(["evaluate", "--picks", str(dataset / "out"), "--reference", str(dataset / "labels.txt"),
                  "--model", str(dataset / "model"), "-o", str(dataset / "eval"), "-q"]) == 0
     after = _tree(dataset)
     assert {"raw": _tree(dataset / "raw"), "labels": after["labels.txt"], "work": _tree(dataset / "work")} == inputs

@@ -57,7 +57,8 @@ def test_trained_model_picks_held_out_micrographs(pipeline: Path) -> None:
     assert metrics["average_precision"] > 0.8, metrics["average_precision"]
     assert (pipeline / "eval" / "pr_curve.png").read_bytes()[:4] == b"\x89PNG"
     table = starfile.read(pipeline / "picks.star")
-    assert set(table["rlnMicrographName"]) == {f"mic{i:02d}.mrc" for i in range(6)}
+    # each micrograph named by its path as given to `preprocess`, which RELION resolves
+    assert set(table["rlnMicrographName"]) == {str(pipeline / "raw" / f"mic{i:02d}.mrc") for i in range(6)}
 
 
 @pytest.mark.slow
@@ -65,7 +66,8 @@ def test_extract_from_raw_micrographs_matches_preprocessed(pipeline: Path) -> No
     out = pipeline / "per_mic"
     assert main(["extract", "--model", str(pipeline / "model"), "--micrographs", str(pipeline / "raw"),
                  "-o", str(out), "--per-micrograph", "--format", "box", "-t", "0", "-q"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == [f"mic{i:02d}.box" for i in range(6)]
+    assert sorted(p.name for p in out.glob("*.box")) == [f"mic{i:02d}.box" for i in range(6)]
+    assert (out / "run.log").is_file()
     assert main(["extract", "--model", str(pipeline / "model"), "--micrographs", str(pipeline / "work"),
                  "-o", str(pipeline / "pre.csv"), "-t", "0", "-q"]) == 0
     raw = read_picks(out / "mic04.box")

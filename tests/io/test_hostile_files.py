@@ -11,17 +11,18 @@ from hypothesis import strategies as st
 from cryopick.errors import InputError
 from cryopick.io.coordinates import read_picks, write_picks
 from cryopick.io.micrographs import read_micrograph, write_mrc
-from cryopick.picks import Picks
+from cryopick.picks import MicrographInfo, Picks
 
 SETTINGS = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
-SUFFIXES = [".txt", ".csv", ".star", ".box"]
-FORMAT_CHARACTERS = "\t ,\n\r#_-.0123456789eEinfNa:data_loop_rlnCoordinateXYMicrographName"
+SUFFIXES = [".txt", ".csv", ".star", ".box", "_info.json", ".cs"]
+FORMAT_CHARACTERS = "\t ,\n\r#_-.0123456789eEinfNa:data_loop_rlnCoordinateXYMicrographName{}[]\"boxes"
 
 
 def _valid_coordinates(suffix: str, tmp: Path) -> bytes:
-    picks = Picks.build(["m1", "m1", "m2"], [10.5, 20, 30], [5, 6.25, 7], [0.5, 1.5, -2])
+    info = {name: MicrographInfo(f"mics/{name}.mrc", (64, 80)) for name in ("m1", "m2")}
+    picks = Picks.build(["m1", "m1", "m2"], [10.5, 20, 30], [5, 6.25, 7], [0.5, 1.5, -2], info=info)
     path = tmp / f"valid{suffix}"
-    if suffix == ".box":
+    if suffix in (".box", "_info.json"):
         write_picks(path, picks.for_micrograph("m1"), box_size_orig_px=32)
     else:
         write_picks(path, picks)

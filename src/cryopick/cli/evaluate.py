@@ -14,11 +14,14 @@ import argparse
 from pathlib import Path
 
 from cryopick.cli.arguments import positive_float
+from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--picks", type=Path, required=True, help="coordinate file to score")
-    parser.add_argument("--reference", type=Path, required=True, help="reference (true) particle centres")
+    parser.add_argument("--picks", type=Path, nargs="+", required=True,
+                        help="coordinate files (or directories of them) to score")
+    parser.add_argument("--reference", type=Path, nargs="+", required=True,
+                        help="reference (true) particle centres: files or directories")
     parser.add_argument("-o", "--output", type=Path, default=None,
                         help="directory for metrics.json and pr_curve.png (default: log only)")
     radius = parser.add_mutually_exclusive_group(required=True)
@@ -30,34 +33,22 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--matching", choices=("optimal", "greedy"), default="optimal",
                         help="one-to-one assignment: optimal (most matches) or greedy by score "
                              "(default: %(default)s)")
-    parser.add_argument("--picks-format", choices=("topaz", "csv", "star", "box"), default=None)
-    parser.add_argument("--reference-format", choices=("topaz", "csv", "star", "box"), default=None)
+    parser.add_argument("--picks-format", choices=FORMATS, default=None,
+                        help=f"default: from the suffix; {FORMAT_HELP}")
+    parser.add_argument("--reference-format", choices=FORMATS, default=None, help="default: from the suffix")
 
 
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from cryopick.cli.main import attach_run_log
-    from cryopick.config import EvaluateConfig, Geometry
-    from cryopick.errors import InputError
-    from cryopick.io.manifest import read_manifest
-    from cryopick.io.model_files import load_model
+    from cryopick.config import EvaluateConfig
     from cryopick.workflows.evaluate import run_evaluate
+    from cryopick.workflows.sources import recorded_geometry
 
     log = logging.getLogger("cryopick.evaluate")
     radius = args.match_radius_orig_px
     if radius is None:
-        if args.model is not None:
-            _, record = load_model(args.model)
-            try:
-                geometry = Geometry.from_json(record["geometry"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InputError(args.model, f"model.json has no usable geometry: {exc}") from None
-        else:
-            geometry = read_manifest(args.micrographs).geometry
-        radius = geometry.particle_radius_orig_px
-    if args.output is not None:
-        attach_run_log(args.output)
+        radius = recorded_geometry(model_dir=args.model, preprocessed_dir=args.micrographs).particle_radius_orig_px
     metrics = run_evaluate(EvaluateConfig(match_radius_orig_px=radius, matching=args.matching),
                            args.picks, args.reference, args.output,
                            picks_format=args.picks_format, reference_format=args.reference_format)

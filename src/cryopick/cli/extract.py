@@ -8,12 +8,16 @@ above --threshold now and threshold later, or set it here.
 Example usage:
   cryopick extract --model model/ --micrographs work/ -o picks.star
   cryopick extract --model model/ --micrographs raw/*.mrc -o picks/ --per-micrograph --format box
+  cryopick extract --model model/ --micrographs MotionCorr/job002/Movies/*.mrc -o AutoPick/cryopick/ \
+      --per-micrograph          # run from the RELION project: RELION paths, coordinate_files.star
+  cryopick extract --model model/ --micrographs work/ -o picks.cs   # cryoSPARC
 """
 
 import argparse
 from pathlib import Path
 
 from cryopick.cli.arguments import finite_float, positive_float, positive_int
+from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -22,10 +26,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="a preprocessed directory, or raw micrograph files/directories")
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="coordinate file (format from its suffix), or a directory with --per-micrograph")
-    parser.add_argument("--format", choices=("topaz", "csv", "star", "box"), default=None,
-                        help="output format (default: from the suffix; star with --per-micrograph)")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help=f"output format (default: from the suffix; star with --per-micrograph): {FORMAT_HELP}")
     parser.add_argument("--per-micrograph", action="store_true",
-                        help="write one file per micrograph into the --output directory")
+                        help="write one file per micrograph into the --output directory: RELION "
+                             "<micrograph>_autopick.star files plus the coordinate_files.star index RELION's "
+                             "Extract and Import jobs read, EMAN2 .box or <micrograph>_info.json, or .txt/.csv")
     parser.add_argument("-t", "--threshold", type=finite_float, default=-6.0,
                         help="keep picks whose log-likelihood ratio is at least this (default: %(default)s)")
     parser.add_argument("--nms-radius-px", type=positive_float, default=None,

@@ -7,6 +7,13 @@ Example usage (the whole pipeline):
       --expected-particles-per-micrograph 150 -o model/
   cryopick extract --model model/ --micrographs work/ -o picks.star
   cryopick evaluate --picks picks.star --reference truth.star --model model/ -o eval/
+  cryopick report --picks picks.star --micrographs work/ --reference truth.star -o report.html
+  cryopick threshold picks.star --min-score 0 -o picks_t0.star
+  cryopick particles --picks picks_t0.star --micrographs raw/ --box-size-px 256 -o stack/
+
+Coordinates are read and written as RELION STAR (particles.star, *_autopick.star and the
+coordinate_files.star index), cryoSPARC .cs, EMAN2 .box and *_info.json, Topaz .txt and CSV;
+`cryopick convert` converts between them.
 
 Each command's --help is its manual. Errors in the input are reported in one line naming the
 file (and line), with exit status 2; outputs are written atomically.
@@ -20,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 
 from cryopick import __version__
-from cryopick.cli import evaluate, extract, preprocess, simulate, train
+from cryopick.cli import convert, evaluate, extract, particles, preprocess, report, simulate, threshold, train
 from cryopick.errors import CryopickError
 
 log = logging.getLogger("cryopick")
@@ -30,6 +37,10 @@ COMMANDS: dict[str, ModuleType] = {
     "train": train,
     "extract": extract,
     "evaluate": evaluate,
+    "threshold": threshold,
+    "convert": convert,
+    "particles": particles,
+    "report": report,
     "simulate": simulate,
 }
 
@@ -64,10 +75,22 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     root.propagate = False
 
 
+class _RunLog(logging.FileHandler):
+    """Opened (and its directory made) at the first message: input refused before the run
+    starts leaves no output directory behind."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+    @property
+    def opened(self) -> bool:
+        return self.stream is not None
+
+
 def attach_run_log(directory: Path) -> None:
-    """Also log (at INFO, with times) to ``<directory>/run.log``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(directory / "run.log", encoding="utf-8")
+    """Also log (at INFO, with times) to ``<directory>/run.log``, appending."""
+    handler = _RunLog(directory / "run.log", encoding="utf-8", delay=True)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
     root = logging.getLogger("cryopick")
@@ -79,14 +102,37 @@ def attach_run_log(directory: Path) -> None:
         root.setLevel(logging.INFO)
 
 
+def log_directory(args: argparse.Namespace) -> Path | None:
+    """Where a command's run.log goes: its output directory, or the directory of its output file."""
+    output = getattr(args, "output", None)
+    if output is None:
+        return None
+    output = Path(output)
+    if getattr(args, "per_micrograph", False) or output.is_dir() or not output.suffix:
+        return output
+    return output.parent
+
+
+def _detach_unopened_run_log() -> None:
+    root = logging.getLogger("cryopick")
+    for handler in list(root.handlers):
+        if isinstance(handler, _RunLog) and not handler.opened:
+            root.removeHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose, args.quiet)
     args.progress_disabled = args.quiet or not sys.stderr.isatty()
     try:
+        directory = log_directory(args)
+        if directory is not None:
+            attach_run_log(directory)
+        log.debug("cryopick %s: %s", __version__, " ".join(sys.argv))
         return int(args._module.run(args) or 0)
     except CryopickError as exc:
+        _detach_unopened_run_log()
         log.error("cryopick %s: error: %s", args.command, exc)
         return 2
     except KeyboardInterrupt:

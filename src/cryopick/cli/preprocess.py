@@ -34,7 +34,6 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cryopick.cli.main import attach_run_log
     from cryopick.config import PreprocessConfig
     from cryopick.io.micrographs import find_micrographs
     from cryopick.workflows.preprocess import run_preprocess
@@ -44,6 +43,5 @@ def run(args: argparse.Namespace) -> int:
         downsample_factor=args.downsample, normalization=args.normalize, seed=args.seed,
     )
     paths = find_micrographs(args.micrographs)
-    attach_run_log(args.output)
     run_preprocess(config, paths, args.output, quiet=args.progress_disabled)
     return 0

@@ -18,16 +18,19 @@ from pathlib import Path
 
 from cryopick.cli.arguments import fraction, positive_float, positive_int
 from cryopick.config import OBJECTIVES
+from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--micrographs", type=Path, required=True,
                         help="directory written by `cryopick preprocess`")
-    parser.add_argument("--particles", type=Path, required=True,
-                        help="labelled particle centres in original pixels (.txt, .csv, .star, .box); "
-                             "the micrographs it names are the training set")
-    parser.add_argument("--particles-format", choices=("topaz", "csv", "star", "box"), default=None,
-                        help="format of --particles (default: from its suffix)")
+    parser.add_argument("--particles", type=Path, nargs="+", required=True,
+                        help="labelled particle centres in original pixels: files or directories of them "
+                             "(RELION particles.star, *_manualpick.star, coordinate_files.star; cryoSPARC .cs; "
+                             "EMAN2 .box or _info.json; Topaz .txt; .csv); the micrographs they name are the "
+                             "training set")
+    parser.add_argument("--particles-format", choices=FORMATS, default=None,
+                        help=f"format of --particles (default: from the suffix): {FORMAT_HELP}")
     parser.add_argument("-o", "--output", type=Path, required=True, help="model directory to write")
     parser.add_argument("-n", "--expected-particles-per-micrograph", type=positive_float, required=True,
                         help="how many particles a micrograph holds on average, labelled or not")
@@ -71,7 +74,6 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from cryopick.cli.main import attach_run_log
     from cryopick.config import TrainConfig
     from cryopick.workflows.train import run_train
 
@@ -85,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, patience_epochs=args.patience, seed=args.seed,
         device=args.device, extra={"units": args.units},
     )
-    attach_run_log(args.output)
     run_train(config, args.micrographs, args.particles, args.output, particles_format=args.particles_format,
               quiet=args.progress_disabled, command=["cryopick", *sys.argv[1:]], resume=args.resume)
     return 0

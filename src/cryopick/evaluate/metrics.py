@@ -5,6 +5,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from cryopick.evaluate.matching import match_picks
+from cryopick.picks import Picks
+
 
 @dataclass(frozen=True)
 class PrecisionRecall:
@@ -36,3 +39,33 @@ def precision_recall(
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
     return PrecisionRecall(scores[order], precision, recall, f1, ap, len(hits), n_reference)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Picks scored against a reference: which matched, and the curve they make."""
+
+    picks: Picks  # the picks on micrographs the reference covers
+    matched: npt.NDArray[np.bool_]  # per pick in ``picks``
+    curve: PrecisionRecall
+    n_ignored: int  # picks on micrographs the reference does not cover
+
+
+def agreement(reference: Picks, picks: Picks, *, radius_orig_px: float, method: str = "optimal") -> Agreement:
+    """Match micrograph by micrograph; picks on micrographs absent from the reference are left
+    out (the reference says nothing about them). Picks without scores rank equal."""
+    reference_names = reference.micrographs()
+    on_reference = np.isin(picks.micrograph, reference_names)
+    kept = picks.select(on_reference)
+    scores = kept.score if kept.has_scores else np.zeros(len(kept))
+    matched = np.zeros(len(kept), dtype=bool)
+    for name in reference_names:
+        mine = np.flatnonzero(kept.micrograph == name)
+        truth = reference.for_micrograph(name)
+        matched[mine] = match_picks(
+            np.stack([kept.x_orig_px[mine], kept.y_orig_px[mine]], axis=1),
+            np.stack([truth.x_orig_px, truth.y_orig_px], axis=1),
+            scores[mine], radius=radius_orig_px, method=method,
+        )
+    curve = precision_recall(scores, matched, n_reference=len(reference))
+    return Agreement(kept, matched, curve, int((~on_reference).sum()))

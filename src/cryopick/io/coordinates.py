@@ -1,21 +1,30 @@
 """Coordinates in and out, in every dialect, behind ``read_picks`` and ``write_picks``.
 
 Formats (chosen from the suffix, or named): ``topaz`` (tab-separated ``.txt``/``.tsv``), ``csv``,
-``star`` (RELION) and ``box`` (EMAN2). All convert to and from :class:`cryopick.picks.Picks`.
+``star`` (RELION), ``box`` (EMAN2), ``eman2`` (EMAN2's ``<micrograph>_info.json``) and ``cs``
+(cryoSPARC). All convert to and from :class:`cryopick.picks.Picks`.
 """
 
+import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryopick.errors import InputError
 from cryopick.io._atomic import atomic_path, atomic_write_text
-from cryopick.io._box import format_box, read_box
-from cryopick.io._star import read_star, write_star
+from cryopick.io._cryosparc import read_cs, write_cs
+from cryopick.io._eman2 import INFO_SUFFIX, format_box, format_info_json, read_box, read_info_json
+from cryopick.io._star import INDEX_NAME, PER_MICROGRAPH_SUFFIX, read_star, write_autopick_star, write_index_star
+from cryopick.io._star import write_star as _write_star_table
 from cryopick.io._table import format_table, read_table
+from cryopick.io.formats import FORMATS
 from cryopick.picks import Picks
 
-FORMATS = ("topaz", "csv", "star", "box")
-_SUFFIX_FORMAT = {".txt": "topaz", ".tsv": "topaz", ".csv": "csv", ".star": "star", ".box": "box"}
-FORMAT_SUFFIX = {"topaz": ".txt", "csv": ".csv", "star": ".star", "box": ".box"}
+_SUFFIX_FORMAT = {".txt": "topaz", ".tsv": "topaz", ".csv": "csv", ".star": "star", ".box": "box",
+                  ".json": "eman2", ".cs": "cs"}
+FORMAT_SUFFIX = {"topaz": ".txt", "csv": ".csv", "star": ".star", "box": ".box", "eman2": ".json", "cs": ".cs"}
+#: file names of one micrograph's picks, by format, in a per-micrograph output directory
+PER_MICROGRAPH_NAME = {"topaz": "{}.txt", "csv": "{}.csv", "star": "{}" + PER_MICROGRAPH_SUFFIX,
+                       "box": "{}.box", "eman2": "{}" + INFO_SUFFIX}
 
 
 def format_of(path: Path, fmt: str | None) -> str:
@@ -46,33 +55,86 @@ def read_picks(path: str | Path, fmt: str | None = None) -> Picks:
     """Read a coordinate file into the canonical table; bad content is an ``InputError``."""
     path = Path(path)
     kind = format_of(path, fmt)
-    if kind == "star":
+    if kind in ("star", "cs"):
         if not path.is_file():
             _read_text(path)  # raises the right InputError
-        return read_star(path)
+        return read_star(path, read_picks) if kind == "star" else read_cs(path)
     text = _read_text(path)
     if "\x00" in text:
         raise InputError(path, "not a text file (contains NUL bytes)")
     if kind == "box":
         return read_box(path, text)
+    if kind == "eman2":
+        return read_info_json(path, text)
     return read_table(path, text, delimiter="\t" if kind == "topaz" else ",")
+
+
+def coordinate_files(inputs: Iterable[str | Path], fmt: str | None = None) -> list[Path]:
+    """Files as given; directories (a RELION job's ``Movies/``, an EMAN2 ``info/``) expanded to
+    every file with a coordinate suffix except a ``coordinate_files.star`` index, whose files are
+    the others (give an index itself to follow it)."""
+    files: list[Path] = []
+    for item in inputs:
+        item = Path(item)
+        if not item.is_dir():
+            files.append(item)
+            continue
+        suffixes = (FORMAT_SUFFIX[fmt],) if fmt else tuple(_SUFFIX_FORMAT)
+        found = sorted(p for p in item.iterdir() if p.is_file() and not p.name.startswith(".")
+                       and p.suffix.lower() in suffixes and p.name != INDEX_NAME)
+        if not found:
+            raise InputError(item, f"directory holds no coordinate files ({', '.join(suffixes)})")
+        files.extend(found)
+    return files
+
+
+def read_all_picks(inputs: Iterable[str | Path], fmt: str | None = None) -> Picks:
+    """Every coordinate file in ``inputs`` (see :func:`coordinate_files`) as one table."""
+    parts = [read_picks(path, fmt) for path in coordinate_files(inputs, fmt)]
+    return parts[0] if len(parts) == 1 else Picks.concatenate(parts)
+
+
+def _write_one(path: Path, picks: Picks, kind: str, box_size_orig_px: float | None) -> None:
+    if kind == "star":
+        with atomic_path(path) as tmp:
+            _write_star_table(tmp, picks)
+    elif kind == "cs":
+        try:
+            with atomic_path(path) as tmp:
+                write_cs(tmp, picks)
+        except ValueError as exc:
+            raise InputError(path, f"cannot write cryoSPARC picks: {exc}; give the micrographs "
+                                   "(--micrographs) so their sizes are known") from None
+    elif kind == "box":
+        if box_size_orig_px is None:
+            raise InputError(path, "an EMAN2 .box file records a box size: give it (--box-size-px)")
+        atomic_write_text(path, format_box(picks, box_size_orig_px=box_size_orig_px))
+    elif kind == "eman2":
+        existing = None
+        if path.is_file():  # an EMAN2 project's info file: keep its other metadata
+            try:
+                existing = json.loads(_read_text(path))
+            except json.JSONDecodeError as exc:
+                raise InputError(path, f"exists and is not JSON ({exc.msg}); refusing to replace it",
+                                 line=exc.lineno) from None
+            if not isinstance(existing, dict):
+                raise InputError(path, "exists and is not an EMAN2 info object; refusing to replace it")
+        atomic_write_text(path, format_info_json(picks, existing))
+    else:
+        atomic_write_text(path, format_table(picks, delimiter="\t" if kind == "topaz" else ","))
 
 
 def write_picks(
     path: str | Path, picks: Picks, fmt: str | None = None, *, box_size_orig_px: float | None = None
 ) -> Path:
-    """Write one coordinate file atomically. ``box`` needs the box size in original pixels."""
+    """Write one coordinate file atomically. ``box`` needs the box size in original pixels,
+    ``cs`` each micrograph's size (``picks.info``)."""
     path = Path(path)
     kind = format_of(path, fmt)
-    if kind == "star":
-        with atomic_path(path) as tmp:
-            write_star(tmp, picks)
-    elif kind == "box":
-        if box_size_orig_px is None:
-            raise ValueError("EMAN2 .box output needs box_size_orig_px")
-        atomic_write_text(path, format_box(picks, box_size_orig_px=box_size_orig_px))
-    else:
-        atomic_write_text(path, format_table(picks, delimiter="\t" if kind == "topaz" else ","))
+    if kind in ("box", "eman2") and len(set(picks.micrograph.tolist())) > 1:
+        raise InputError(path, f"an EMAN2 {FORMAT_SUFFIX[kind]} file holds one micrograph: write one per "
+                               "micrograph (--per-micrograph)")
+    _write_one(path, picks, kind, box_size_orig_px)
     return path
 
 
@@ -84,13 +146,52 @@ def write_picks_per_micrograph(
     *,
     box_size_orig_px: float | None = None,
 ) -> list[Path]:
-    """One file per micrograph (``<name><suffix>``), written even when it has no picks."""
+    """One file per micrograph, written even when it has no picks. RELION STAR output also gets
+    the ``coordinate_files.star`` index that RELION 4/5's Extract and Import jobs read."""
     directory = Path(directory)
+    if fmt not in PER_MICROGRAPH_NAME:
+        raise InputError(directory, f"{fmt} holds every micrograph in one file; write a single file, "
+                                    "not one per micrograph")
     written = []
     for name in micrographs:
         if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
             raise InputError(directory, f"micrograph name {name!r} is not a plain file name; refusing to "
                                         "write outside the output directory")
-        target = directory / f"{name}{FORMAT_SUFFIX[fmt]}"
-        written.append(write_picks(target, picks.for_micrograph(name), fmt, box_size_orig_px=box_size_orig_px))
+        target = directory / PER_MICROGRAPH_NAME[fmt].format(name)
+        one = picks.for_micrograph(name)
+        if fmt == "star":
+            with atomic_path(target) as tmp:
+                write_autopick_star(tmp, one)
+        else:
+            _write_one(target, one, fmt, box_size_orig_px)
+        written.append(target)
+    if fmt == "star":
+        index = directory / INDEX_NAME
+        micrograph_paths = [picks.info[n].path if n in picks.info else f"{n}.mrc" for n in micrographs]
+        with atomic_path(index) as tmp:
+            write_index_star(tmp, micrograph_paths, [str(p) for p in written])
+        written.append(index)
     return written
+
+
+def write_coordinates(
+    output: str | Path,
+    picks: Picks,
+    *,
+    fmt: str | None = None,
+    per_micrograph: bool = False,
+    micrographs: list[str] | None = None,
+    box_size_orig_px: float | None = None,
+) -> list[Path]:
+    """One file (format from ``fmt`` or the suffix), or with ``per_micrograph`` one file per
+    micrograph in the ``output`` directory (``micrographs``: default every one ``picks`` knows)."""
+    if per_micrograph:
+        names = picks.known_micrographs() if micrographs is None else micrographs
+        return write_picks_per_micrograph(output, picks, names, fmt or "star", box_size_orig_px=box_size_orig_px)
+    return [write_picks(output, picks, fmt, box_size_orig_px=box_size_orig_px)]
+
+
+def describe_output(output: str | Path, fmt: str | None, per_micrograph: bool) -> str:
+    if not per_micrograph:
+        return str(output)
+    return str(Path(output) / PER_MICROGRAPH_NAME.get(fmt or "star", "*").format("*"))

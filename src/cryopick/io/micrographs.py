@@ -16,6 +16,7 @@ from PIL import Image
 
 from cryopick.errors import InputError
 from cryopick.io._atomic import atomic_path
+from cryopick.picks import MicrographInfo
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,41 @@ def read_micrograph(path: str | Path) -> Micrograph:
         bad = int(np.count_nonzero(~np.isfinite(array)))
         raise InputError(path, f"{bad} pixels are NaN or infinite")
     return Micrograph(micrograph_name(path), array, pixel_size_A, path)
+
+
+def _header_shape(path: Path) -> tuple[tuple[int, ...], float | None]:
+    suffix = path.suffix.lower()
+    if suffix == ".mrc":
+        _check_mrc_sizes(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with mrcfile.open(path, header_only=True, permissive=False) as mrc:
+                header = mrc.header
+                size = float(mrc.voxel_size.x)
+                shape = (int(header.nz), int(header.ny), int(header.nx))
+                return shape, size if np.isfinite(size) and size > 0 else None
+    if suffix in (".tif", ".tiff"):
+        with tifffile.TiffFile(path) as tiff:
+            return tuple(int(n) for n in tiff.series[0].shape), None
+    with Image.open(path) as image:
+        return (image.height, image.width), None
+
+
+def read_micrograph_info(path: str | Path) -> MicrographInfo:
+    """A micrograph's path, size and pixel size from its header alone (no pixel data read)."""
+    path = Path(path)
+    if path.suffix.lower() not in _READERS:
+        raise InputError(path, f"unknown micrograph format; use one of {', '.join(MICROGRAPH_SUFFIXES)}")
+    try:
+        shape, pixel_size_A = _header_shape(path)
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except Exception as exc:  # noqa: BLE001 - every reader failure is bad input, named
+        raise InputError(path, f"cannot read micrograph header: {exc}") from None
+    shape = tuple(n for n in shape if n != 1) or shape
+    if len(shape) != 2:
+        raise InputError(path, f"expected a single 2-D image, found shape {shape}")
+    return MicrographInfo(str(path), (int(shape[0]), int(shape[1])), pixel_size_A)
 
 
 def find_micrographs(inputs: Iterable[str | Path]) -> list[Path]:

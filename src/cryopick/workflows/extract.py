@@ -22,7 +22,7 @@ from cryopick.errors import InputError
 from cryopick.extract.nms import non_maximum_suppression
 from cryopick.extract.rescale import to_original_px
 from cryopick.extract.scoring import score_micrographs
-from cryopick.io.coordinates import FORMAT_SUFFIX, format_of, write_picks, write_picks_per_micrograph
+from cryopick.io.coordinates import describe_output, format_of, write_coordinates
 from cryopick.io.manifest import manifest_path, read_manifest
 from cryopick.io.micrographs import find_micrographs, read_micrograph
 from cryopick.io.model_files import CONFIG_NAME
@@ -31,6 +31,7 @@ from cryopick.preprocess.fourier import fourier_crop
 from cryopick.workflows.device import resolve_device
 from cryopick.workflows.modelio import load_picker
 from cryopick.workflows.preprocess import normalize_micrograph
+from cryopick.workflows.sources import is_preprocessed, micrograph_infos
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,7 +53,7 @@ def _same_geometry(a: Geometry, b: Geometry) -> bool:
 def _working_micrographs(inputs: list[Path], model_dir: Path, geometry: Geometry,
                          normalization: dict) -> tuple[list[str], Iterator[tuple[str, npt.NDArray[np.float32]]]]:
     """Names and a lazy stream of (name, normalised working-pixel image)."""
-    if len(inputs) == 1 and inputs[0].is_dir() and manifest_path(inputs[0]).is_file():
+    if is_preprocessed(inputs):
         directory = inputs[0]
         manifest = read_manifest(directory)
         if not _same_geometry(manifest.geometry, geometry):
@@ -160,13 +161,8 @@ def run_extract(
                     values,
                 ))
             progress.update(len(batch))
-    picks = Picks.concatenate(parts)
-    if per_micrograph:
-        outputs = write_picks_per_micrograph(output, picks, names, fmt, box_size_orig_px=box_size)
-    else:
-        if fmt == "box" and len(names) > 1:
-            raise InputError(output, "an EMAN2 .box file holds one micrograph: use --per-micrograph")
-        outputs = [write_picks(output, picks, fmt, box_size_orig_px=box_size)]
-    log.info("%d picks on %d micrographs -> %s", len(picks), len(names),
-             output if not per_micrograph else f"{output}/*{FORMAT_SUFFIX[fmt]}")
+    picks = Picks.concatenate(parts).with_info(micrograph_infos(inputs))
+    outputs = write_coordinates(output, picks, fmt=fmt, per_micrograph=per_micrograph, micrographs=names,
+                                box_size_orig_px=box_size)
+    log.info("%d picks on %d micrographs -> %s", len(picks), len(names), describe_output(output, fmt, per_micrograph))
     return ExtractSummary(len(names), len(picks), outputs)

@@ -18,7 +18,7 @@ from cryopick.evaluate.metrics import precision_recall
 from cryopick.extract.nms import non_maximum_suppression
 from cryopick.extract.rescale import to_working_px
 from cryopick.extract.scoring import score_micrographs
-from cryopick.io.coordinates import read_picks
+from cryopick.io.coordinates import coordinate_files, read_picks
 from cryopick.io.manifest import PreprocessManifest, read_manifest
 from cryopick.io.micrographs import read_micrograph
 from cryopick.io.model_files import file_sha256, load_latest_checkpoint, save_checkpoint
@@ -48,8 +48,6 @@ class TrainSummary:
 def check_labels(picks: Picks, manifest: PreprocessManifest, preprocessed_dir: Path) -> None:
     """Every label names a preprocessed micrograph and lies inside it, or the file is refused."""
     source = picks.source or Path("labels")
-    if not len(picks):
-        raise InputError(source, "contains no particles")
     for row, name in enumerate(picks.micrograph.tolist()):
         record = manifest.micrographs.get(name)
         if record is None:
@@ -150,7 +148,7 @@ def _state_from_bundle(tensors: dict[str, np.ndarray], record: dict[str, Any]) -
 def run_train(
     config: TrainConfig,
     preprocessed_dir: Path,
-    particles_path: Path,
+    particles_paths: list[Path],
     output_dir: Path,
     *,
     particles_format: str | None = None,
@@ -163,9 +161,15 @@ def run_train(
     settings; the result is the same as an uninterrupted run."""
     manifest = read_manifest(preprocessed_dir)
     geometry = manifest.geometry
-    all_labels = read_picks(particles_path, particles_format)
-    check_labels(all_labels, manifest, preprocessed_dir)
-    all_labels = drop_duplicate_labels(all_labels)
+    label_files = coordinate_files(particles_paths, particles_format)
+    label_parts = [read_picks(path, particles_format) for path in label_files]
+    for part in label_parts:
+        check_labels(part, manifest, preprocessed_dir)
+    if not sum(len(part) for part in label_parts):
+        raise InputError(label_files[0], "contains no particles" if len(label_files) == 1
+                         else f"none of these {len(label_files)} files contains a particle")
+    all_labels = drop_duplicate_labels(
+        label_parts[0] if len(label_parts) == 1 else Picks.concatenate(label_parts))
     micrograph_names = all_labels.micrographs()
     labels = subsample_labels(all_labels, config.num_labeled, config.seed)
     train_names, validation_names = split_micrographs(micrograph_names, config.validation_fraction, config.seed)
@@ -185,7 +189,7 @@ def run_train(
     train_set = [load(n) for n in train_names]
     validation_set = [load(n) for n in validation_names]
     if not sum(len(m.centres_px) for m in train_set):
-        raise InputError(particles_path, "after subsampling, no labelled particle lies on a training "
+        raise InputError(label_files[0], "after subsampling, no labelled particle lies on a training "
                                          "micrograph: label more, or lower --validation-fraction")
     torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
     model = build_model(config.model, **config.extra)
@@ -206,7 +210,7 @@ def run_train(
     checkpoint_dir = Path(output_dir) / CHECKPOINT_DIR
     config_record = asdict(config)
     config_record.pop("device")  # resuming on another device is fine
-    identity = {"config": config_record, "particles_sha256": file_sha256(Path(particles_path)),
+    identity = {"config": config_record, "particles_sha256": [file_sha256(path) for path in label_files],
                 "manifest_sha256": file_sha256(Path(preprocessed_dir) / "preprocess.json")}
     resume_state = None
     if resume:

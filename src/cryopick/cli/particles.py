@@ -1,0 +1,60 @@
+"""Cut particle images out of the original micrographs, for 2-D classification elsewhere.
+
+Writes OUTPUT/Particles/<micrograph>.mrcs (one stack per micrograph) and OUTPUT/particles.star
+(RELION 3.1+: an optics table and one row per particle with rlnImageName, the micrograph and
+the pick's coordinates and score), which RELION's 2D classification and cryoSPARC's Import
+Particle Stack read. Each box is normalised as RELION's extraction does (background outside a
+circle to mean 0, sd 1) and by default inverted so that particles are white. Boxes reaching past
+the micrograph's edge are left out. No CTF parameters are known here: classify without CTF
+correction, or re-extract in RELION/cryoSPARC after CTF estimation.
+
+Example usage:
+  cryopick particles --picks picks_t0.star --micrographs raw/ --box-size-px 256 -o stack/
+  cryopick particles --picks picks.star --micrographs work/ --box-size-px 256 --no-invert-contrast -o stack/
+"""
+
+import argparse
+from pathlib import Path
+
+from cryopick.cli.arguments import fraction, positive_float, positive_int
+from cryopick.io.formats import FORMAT_HELP, FORMATS
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--picks", type=Path, nargs="+", required=True,
+                        help="coordinate files or directories (threshold them first: every pick becomes a particle)")
+    parser.add_argument("--picks-format", choices=FORMATS, default=None,
+                        help=f"default: from the suffix; {FORMAT_HELP}")
+    parser.add_argument("--micrographs", type=Path, nargs="+", required=True,
+                        help="the original micrographs (files or directories), or a preprocessed directory, "
+                             "whose originals are used")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output directory")
+    parser.add_argument("--box-size-px", type=positive_int, required=True,
+                        help="box side in original pixels (often 1.5-2x the particle diameter)")
+    parser.add_argument("--background-radius-px", type=positive_float, default=None,
+                        help="pixels farther than this from the centre are background for normalising "
+                             "(default: 3/4 of half the box, as RELION)")
+    parser.add_argument("--no-invert-contrast", dest="invert_contrast", action="store_false",
+                        help="keep the micrograph's contrast (default: invert, particles white)")
+    parser.add_argument("--pixel-size-A", type=positive_float, default=None,
+                        help="pixel size of the micrographs (default: from their headers)")
+    parser.add_argument("--voltage-kV", type=positive_float, default=300.0,
+                        help="written to the optics table (default: %(default)s)")
+    parser.add_argument("--spherical-aberration-mm", type=positive_float, default=2.7,
+                        help="written to the optics table (default: %(default)s)")
+    parser.add_argument("--amplitude-contrast", type=fraction, default=0.1,
+                        help="written to the optics table (default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cryopick.config import ParticlesConfig
+    from cryopick.workflows.particles import run_particles
+
+    config = ParticlesConfig(
+        box_size_orig_px=args.box_size_px, background_radius_orig_px=args.background_radius_px,
+        invert_contrast=args.invert_contrast, pixel_size_A=args.pixel_size_A, voltage_kV=args.voltage_kV,
+        spherical_aberration_mm=args.spherical_aberration_mm, amplitude_contrast=args.amplitude_contrast,
+    )
+    run_particles(config, args.picks, args.micrographs, args.output, picks_format=args.picks_format,
+                  quiet=args.progress_disabled)
+    return 0

@@ -1,0 +1,115 @@
+"""Figures as PNG bytes (matplotlib, Agg): the PR curve, score histogram, particles per
+micrograph, and micrograph thumbnails with their picks drawn and coloured by score."""
+
+import io
+
+import matplotlib
+import matplotlib.ticker
+import numpy as np
+import numpy.typing as npt
+
+from cryopick.evaluate.metrics import PrecisionRecall
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
+from matplotlib.collections import PatchCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Circle  # noqa: E402
+
+SCORE_COLORMAP = "plasma"
+
+
+def _png(figure: Figure, dpi: float = 100) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def precision_recall_figure(curve: PrecisionRecall, title: str) -> bytes:
+    """Left: precision against recall. Right: F1, precision and recall against the threshold."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    left.plot(curve.recall, curve.precision, color="tab:blue")
+    left.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
+             title=f"precision-recall (AP {curve.average_precision:.3f})")
+    left.grid(alpha=0.3)
+    right.plot(curve.thresholds, curve.f1, color="tab:green", label="F1")
+    right.plot(curve.thresholds, curve.precision, color="tab:blue", alpha=0.6, label="precision")
+    right.plot(curve.thresholds, curve.recall, color="tab:orange", alpha=0.6, label="recall")
+    if len(curve.f1):
+        best = curve.best_f1_index
+        right.axvline(curve.thresholds[best], color="grey", ls="--", lw=1)
+    right.set(xlabel="score threshold (log-likelihood ratio)", ylim=(0, 1.02), title="against the threshold")
+    right.invert_xaxis()
+    right.legend()
+    right.grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return _png(figure, dpi=110)
+
+
+def score_histogram(scores: npt.NDArray[np.float64], threshold: float,
+                    matched: npt.NDArray[np.bool_] | None = None) -> bytes:
+    """With a reference, matched and unmatched picks are stacked in two colours."""
+    figure, axes = plt.subplots(figsize=(5.2, 3.6))
+    finite = np.isfinite(scores)
+    bins = np.histogram_bin_edges(scores[finite], bins=60) if finite.any() else 10
+    if matched is None:
+        axes.hist(scores[finite], bins=bins, color="tab:purple")
+    else:
+        axes.hist([scores[finite & matched], scores[finite & ~matched]], bins=bins, stacked=True,
+                  color=["tab:green", "tab:red"], label=["matches a reference particle", "no match"])
+        axes.legend(fontsize=8)
+    axes.axvline(threshold, color="black", ls="--", lw=1, label="threshold")
+    axes.set(xlabel="score (log-likelihood ratio)", ylabel="picks", title="score distribution")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def picks_per_micrograph_figure(counts: npt.NDArray[np.int64], threshold: float) -> bytes:
+    figure, axes = plt.subplots(figsize=(5.2, 3.6))
+    axes.hist(counts, bins=min(40, max(5, len(np.unique(counts)))), color="tab:cyan")
+    axes.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axes.set(xlabel=f"picks per micrograph (score >= {threshold:g})", ylabel="micrographs",
+             title=f"{len(counts)} micrographs, median {np.median(counts) if len(counts) else 0:g} picks")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def display_range(image: npt.NDArray[np.float32]) -> tuple[float, float]:
+    low, high = np.percentile(image, [1, 99])
+    return float(low), float(high if high > low else low + 1)
+
+
+def thumbnail(image: npt.NDArray[np.float32], *, x_px: npt.NDArray[np.float64], y_px: npt.NDArray[np.float64],
+              scores: npt.NDArray[np.float64], radius_px: float, score_range: tuple[float, float],
+              reference_xy_px: npt.NDArray[np.float64] | None = None) -> bytes:
+    """``image`` already at thumbnail size; coordinates in its pixels. Picks are circles of the
+    particle radius coloured by score; reference particles, if any, small white crosses."""
+    rows, cols = image.shape
+    dpi = 100
+    figure = plt.figure(figsize=(cols / dpi, rows / dpi), dpi=dpi)
+    axes = figure.add_axes((0, 0, 1, 1))
+    low, high = display_range(image)
+    axes.imshow(image, cmap="gray", vmin=low, vmax=high, interpolation="antialiased")
+    if reference_xy_px is not None and len(reference_xy_px):
+        axes.scatter(reference_xy_px[:, 0], reference_xy_px[:, 1], marker="+", s=14, c="white", linewidths=0.8)
+    circles = PatchCollection([Circle((x, y), radius_px) for x, y in zip(x_px, y_px, strict=True)],
+                              cmap=SCORE_COLORMAP, facecolor="none", linewidths=1.2)
+    circles.set_array(np.nan_to_num(scores, nan=score_range[0]))
+    circles.set_clim(*score_range)
+    circles.set_facecolor("none")
+    axes.add_collection(circles)
+    axes.set(xlim=(-0.5, cols - 0.5), ylim=(rows - 0.5, -0.5))
+    axes.axis("off")
+    return _png(figure, dpi=dpi)
+
+
+def colorbar_figure(score_range: tuple[float, float]) -> bytes:
+    figure = plt.figure(figsize=(4.5, 0.9))
+    axes = figure.add_axes((0.05, 0.6, 0.9, 0.25))
+    figure.colorbar(plt.cm.ScalarMappable(norm=matplotlib.colors.Normalize(*score_range), cmap=SCORE_COLORMAP),
+                    cax=axes, orientation="horizontal", label="pick score (log-likelihood ratio)")
+    return _png(figure)

@@ -1,0 +1,154 @@
+"""``run_report``: one self-contained HTML page for a picking run."""
+
+import datetime
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from tqdm.auto import tqdm
+
+from cryopick import __version__
+from cryopick.config import ReportConfig
+from cryopick.evaluate.metrics import agreement
+from cryopick.io._atomic import atomic_write_text
+from cryopick.io.coordinates import read_all_picks
+from cryopick.io.manifest import read_manifest
+from cryopick.io.micrographs import find_micrographs, read_micrograph
+from cryopick.picks import Picks
+from cryopick.preprocess.fourier import fourier_crop
+from cryopick.report.figures import (
+    colorbar_figure,
+    picks_per_micrograph_figure,
+    precision_recall_figure,
+    score_histogram,
+    thumbnail,
+)
+from cryopick.report.page import ReportPage, Thumbnail, render
+from cryopick.workflows.sources import is_preprocessed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Source:
+    name: str
+    path: Path
+    shape_orig_px: tuple[int, int] | None  # None: the file is the original
+
+
+def _sources(inputs: list[Path]) -> list[_Source]:
+    if is_preprocessed(inputs):
+        manifest = read_manifest(inputs[0])
+        return [_Source(name, inputs[0] / record.file, record.shape_orig_px)
+                for name, record in sorted(manifest.micrographs.items())]
+    return [_Source(path.stem, path, None) for path in find_micrographs(inputs)]
+
+
+def _spread(items: list[_Source], count: int) -> list[_Source]:
+    """``count`` items evenly spaced through the list (the whole session, not its first minutes)."""
+    if len(items) <= count:
+        return items
+    return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
+
+
+def _thumbnails(sources: list[_Source], picks: Picks, reference: Picks | None, config: ReportConfig,
+                threshold: float, score_range: tuple[float, float], quiet: bool) -> Iterator[Thumbnail]:
+    for source in tqdm(sources, desc="thumbnails", unit="mic", disable=quiet, leave=False):
+        image = read_micrograph(source.path).array
+        shape_orig = source.shape_orig_px or image.shape
+        factor = max(1, math.ceil(max(image.shape) / config.thumbnail_px))
+        small = fourier_crop(image, factor) if factor > 1 else image
+        scale = small.shape[1] / shape_orig[1]  # thumbnail px per original px
+        mine = picks.for_micrograph(source.name)
+        shown = mine.select(mine.score >= threshold) if mine.has_scores else mine
+        reference_xy = None
+        caption = f"{source.name}: {len(shown)} picks"
+        if reference is not None:
+            truth = reference.for_micrograph(source.name)
+            reference_xy = np.stack([truth.x_orig_px, truth.y_orig_px], axis=1) * scale
+            caption += f", {len(truth)} reference particles (+)"
+        yield Thumbnail(source.name, thumbnail(
+            small, x_px=shown.x_orig_px * scale, y_px=shown.y_orig_px * scale, scores=shown.score,
+            radius_px=config.particle_radius_orig_px * scale, score_range=score_range,
+            reference_xy_px=reference_xy), caption)
+
+
+def _score_range(scores: npt.NDArray[np.float64], threshold: float) -> tuple[float, float]:
+    finite = scores[np.isfinite(scores) & (scores >= threshold)]
+    if not len(finite):
+        return threshold, threshold + 1
+    low, high = float(np.min(finite)), float(np.percentile(finite, 99))
+    return low, high if high > low else low + 1
+
+
+def run_report(
+    config: ReportConfig,
+    picks_paths: list[Path],
+    micrograph_inputs: list[Path],
+    output: Path,
+    *,
+    reference_paths: list[Path] | None = None,
+    picks_format: str | None = None,
+    reference_format: str | None = None,
+    quiet: bool = False,
+    command: list[str] | None = None,
+) -> dict[str, float | int | None]:
+    picks = read_all_picks(picks_paths, picks_format)
+    reference = read_all_picks(reference_paths, reference_format) if reference_paths else None
+    sources = _sources(micrograph_inputs)
+    scores = picks.score if picks.has_scores else np.zeros(len(picks))
+    summary = [("picks", ", ".join(str(p) for p in picks_paths)), ("micrographs", str(len(sources)))]
+    figures = []
+    average_precision = best_f1 = None
+    threshold = config.threshold if config.threshold is not None else 0.0
+    threshold_reason = "set by --threshold" if config.threshold is not None else "even odds (score 0)"
+    if reference is not None:
+        result = agreement(reference, picks, radius_orig_px=config.particle_radius_orig_px, method=config.matching)
+        curve = result.curve
+        average_precision = curve.average_precision
+        best = curve.best_f1_index
+        best_f1 = float(curve.f1[best]) if best >= 0 else 0.0
+        if config.threshold is None and best >= 0:
+            threshold, threshold_reason = float(curve.thresholds[best]), "best F1 against the reference"
+        figures.append(("Precision-recall against the reference, and F1 against the threshold",
+                        precision_recall_figure(curve, "against the reference")))
+        summary += [("reference", ", ".join(str(p) for p in reference_paths or [])),
+                    ("average precision", f"{average_precision:.4f}"),
+                    ("best F1", f"{best_f1:.4f} (precision {curve.precision[best]:.3f}, recall "
+                                f"{curve.recall[best]:.3f})" if best >= 0 else "n/a")]
+        histogram = score_histogram(result.picks.score if picks.has_scores else np.zeros(len(result.picks)),
+                                    threshold, result.matched)
+    else:
+        histogram = score_histogram(scores, threshold)
+    if not picks.has_scores:
+        threshold, threshold_reason = -math.inf, "the picks carry no scores"
+    kept = scores >= threshold
+    names = sorted({s.name for s in sources} | set(picks.micrographs()))
+    counts = np.array([int(np.count_nonzero(kept & (picks.micrograph == name))) for name in names], dtype=np.int64)
+    figures.append(("Distribution of pick scores", histogram))
+    figures.append(("Picks per micrograph above the threshold", picks_per_micrograph_figure(counts, threshold)))
+    summary += [("picks in all", str(len(picks))),
+                ("threshold", f"{threshold:g} ({threshold_reason})"),
+                ("picks at or above it", f"{int(kept.sum())} ({np.mean(counts) if len(counts) else 0:.1f} "
+                                         "per micrograph)")]
+    score_range = _score_range(scores, threshold)
+    shown = _spread(sources, config.max_micrographs)
+    thumbnails = list(_thumbnails(shown, picks, reference, config, threshold, score_range, quiet))
+    notes = [f"Thumbnails: {len(shown)} of {len(sources)} micrographs, evenly spaced through the sorted list; "
+             "circles mark picks at or above the threshold (particle radius), coloured by score"
+             + ("; + marks reference particles." if reference is not None else ".")]
+    summary += [("made", f"{datetime.datetime.now().isoformat(timespec='seconds')} by cryopick {__version__}")]
+    if command:
+        summary.append(("command", " ".join(command)))
+    page = ReportPage(title=f"cryopick picks: {Path(picks_paths[0]).name}", summary=summary, figures=figures,
+                      thumbnails=thumbnails, colorbar_png=colorbar_figure(score_range) if thumbnails else None,
+                      notes=notes)
+    atomic_write_text(output, render(page))
+    log.info("report: %d micrographs (%d drawn), %d picks at or above %g -> %s",
+             len(sources), len(shown), int(kept.sum()), threshold, output)
+    return {"average_precision": average_precision, "best_f1": best_f1, "threshold": threshold,
+            "n_picks_above_threshold": int(kept.sum()), "n_thumbnails": len(thumbnails)}
