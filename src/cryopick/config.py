@@ -167,7 +167,7 @@ class TrainConfig:
 class ExtractConfig:
     threshold: float = -6.0  # log-likelihood ratio
     nms_radius_px: float | None = None  # None: the particle radius from the model's Geometry
-    batch_size: int | None = None  # None: 1 on a CPU (batching buys nothing there), 8 on a GPU
+    batch_size: int | None = None  # GPU only (None: 8); a CPU scores one micrograph per core
     tile_size_px: int = 1024
     device: str = "auto"
 

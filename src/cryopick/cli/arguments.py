@@ -38,3 +38,17 @@ def fraction(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1)")
     return value
+
+
+def add_cluster_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=positive_int, default=None,
+                       help="run micrographs as tasks on a local Dask cluster of this many processes")
+    group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run micrographs on a running Dask cluster, e.g. tcp://head-node:8786")
+
+
+def cluster_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from cryopick.workflows.cluster import ClusterConfig
+
+    return ClusterConfig(workers=args.workers, scheduler=args.scheduler)

@@ -5,25 +5,37 @@ Takes a model directory (from `cryopick train`) and either the directory written
 training data were). Each pick's score is the network's log-likelihood ratio; keep everything
 above --threshold now and threshold later, or set it here.
 
+Each micrograph's picks are kept as it finishes (in .cryopick-results/ beside the output): rerun
+the same command after a crash or a kill and only the micrographs not yet done, or whose input,
+model or settings changed, are picked again. --workers N runs micrographs on a local Dask cluster
+of N processes, --scheduler ADDRESS on a running one (see the README's cluster section); the
+picks are identical to an in-process run.
+
 Example usage:
   cryopick extract --model model/ --micrographs work/ -o picks.star
   cryopick extract --model model/ --micrographs raw/*.mrc -o picks/ --per-micrograph --format box
-  cryopick extract --model model/ --micrographs MotionCorr/job002/Movies/*.mrc -o AutoPick/cryopick/ \
-      --per-micrograph          # run from the RELION project: RELION paths, coordinate_files.star
+  # from a RELION project: RELION's paths, <mic>_autopick.star files and coordinate_files.star
+  cryopick extract --model model/ --micrographs MotionCorr/job002/Movies/*.mrc -o AutoPick/cp/ --per-micrograph
   cryopick extract --model model/ --micrographs work/ -o picks.cs   # cryoSPARC
+  cryopick extract --model model/ --watch /data/session42/ -o picks/ --per-micrograph --workers 4
 """
 
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import finite_float, positive_float, positive_int
+from cryopick.cli.arguments import add_cluster_args, cluster_config, finite_float, positive_float, positive_int
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, required=True, help="model directory from `cryopick train`")
-    parser.add_argument("--micrographs", type=Path, nargs="+", required=True,
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--micrographs", type=Path, nargs="+",
                         help="a preprocessed directory, or raw micrograph files/directories")
+    source.add_argument("--watch", type=Path, metavar="DIR",
+                        help="keep picking raw micrographs as they appear in DIR (once their size stops "
+                             "changing; hidden and temporary names ignored), rewriting the output after each "
+                             "new batch, until Ctrl-C/SIGTERM")
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="coordinate file (format from its suffix), or a directory with --per-micrograph")
     parser.add_argument("--format", choices=FORMATS, default=None,
@@ -38,20 +50,31 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="suppress picks within this many working pixels of a better one "
                              "(default: the particle radius from the model)")
     parser.add_argument("--batch-size", type=positive_int, default=None,
-                        help="micrograph tiles scored together (default: 1 on a CPU, 8 on a GPU)")
+                        help="on a GPU, micrograph tiles scored together (default: 8); a CPU scores one "
+                             "micrograph per core")
     parser.add_argument("--tile-size-px", type=positive_int, default=1024,
                         help="largest tile scored at once, in working pixels; bounds memory "
                              "(default: %(default)s)")
+    parser.add_argument("--poll-interval-s", type=positive_float, default=5.0,
+                        help="with --watch: seconds between looks at DIR (default: %(default)s)")
+    parser.add_argument("--stop-after-idle-s", type=positive_float, default=None,
+                        help="with --watch: stop once no new micrograph came for this long (default: never)")
+    add_cluster_args(parser)
     parser.add_argument("--device", default="auto",
                         help="cpu, cuda, cuda:N or auto (CUDA when available) (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
     from cryopick.config import ExtractConfig
-    from cryopick.workflows.extract import run_extract
+    from cryopick.workflows.extract import run_extract, run_extract_watch
 
     config = ExtractConfig(threshold=args.threshold, nms_radius_px=args.nms_radius_px,
                            batch_size=args.batch_size, tile_size_px=args.tile_size_px, device=args.device)
-    run_extract(config, args.model, args.micrographs, args.output, output_format=args.format,
-                per_micrograph=args.per_micrograph, quiet=args.progress_disabled)
+    common = {"output_format": args.format, "per_micrograph": args.per_micrograph, "quiet": args.progress_disabled,
+              "cluster": cluster_config(args)}
+    if args.watch is not None:
+        run_extract_watch(config, args.model, args.watch, args.output, poll_interval_s=args.poll_interval_s,
+                          stop_after_idle_s=args.stop_after_idle_s, **common)
+    else:
+        run_extract(config, args.model, args.micrographs, args.output, **common)
     return 0

@@ -6,7 +6,9 @@ the pick's coordinates and score), which RELION's 2D classification and cryoSPAR
 Particle Stack read. Each box is normalised as RELION's extraction does (background outside a
 circle to mean 0, sd 1) and by default inverted so that particles are white. Boxes reaching past
 the micrograph's edge are left out. No CTF parameters are known here: classify without CTF
-correction, or re-extract in RELION/cryoSPARC after CTF estimation.
+correction, or re-extract in RELION/cryoSPARC after CTF estimation. A rerun redoes only the
+micrographs not done yet (or whose picks or settings changed); --workers/--scheduler run them on
+Dask as `extract` does.
 
 Example usage:
   cryopick particles --picks picks_t0.star --micrographs raw/ --box-size-px 256 -o stack/
@@ -16,7 +18,7 @@ Example usage:
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import fraction, positive_float, positive_int
+from cryopick.cli.arguments import add_cluster_args, cluster_config, fraction, positive_float, positive_int
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
@@ -44,6 +46,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="written to the optics table (default: %(default)s)")
     parser.add_argument("--amplitude-contrast", type=fraction, default=0.1,
                         help="written to the optics table (default: %(default)s)")
+    add_cluster_args(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,5 +59,5 @@ def run(args: argparse.Namespace) -> int:
         spherical_aberration_mm=args.spherical_aberration_mm, amplitude_contrast=args.amplitude_contrast,
     )
     run_particles(config, args.picks, args.micrographs, args.output, picks_format=args.picks_format,
-                  quiet=args.progress_disabled)
+                  quiet=args.progress_disabled, cluster=cluster_config(args))
     return 0

@@ -5,6 +5,9 @@ Fourier-crops each micrograph so the particle is about 20 working pixels across 
 fitted by EM over the whole set (--normalize gmm), or per micrograph (--normalize affine).
 Writes float32 MRC files and preprocess.json (pixel size, downsampling, particle diameter,
 normalisation) into the output directory; train and extract read the geometry from there.
+Each micrograph's work is kept as it finishes (.cryopick-results/ in the output directory): a
+rerun after a crash or kill redoes only what is missing. --workers/--scheduler run the
+micrographs on Dask, as `extract` does.
 
 Example usage:
   cryopick preprocess raw/*.mrc --particle-diameter-A 120 -o work/
@@ -14,7 +17,7 @@ Example usage:
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import positive_float, positive_int
+from cryopick.cli.arguments import add_cluster_args, cluster_config, positive_float, positive_int
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +34,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="gmm: dataset-wide scaled two-component mixture; affine: per-micrograph "
                              "mean/sd (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed for pixel sampling (default: %(default)s)")
+    add_cluster_args(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
         downsample_factor=args.downsample, normalization=args.normalize, seed=args.seed,
     )
     paths = find_micrographs(args.micrographs)
-    run_preprocess(config, paths, args.output, quiet=args.progress_disabled)
+    run_preprocess(config, paths, args.output, quiet=args.progress_disabled, cluster=cluster_config(args))
     return 0

@@ -17,11 +17,12 @@ MANIFEST_FORMAT = "cryopick-preprocess"
 @dataclass(frozen=True)
 class MicrographRecord:
     file: str  # preprocessed MRC, relative to the manifest's directory
-    source: str  # the original micrograph
+    source: str  # the original micrograph, resolved: where later steps read it
     shape_orig_px: tuple[int, int]
     shape_px: tuple[int, int]
     scale: float  # alpha_k of the scaled mixture (1 for affine)
     offset: float = 0.0  # subtracted before scaling (affine normalisation only)
+    given_as: str = ""  # the path as the user gave it (RELION's relative name); "" = source
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class PreprocessManifest:
                 name: {
                     "file": r.file, "source": r.source, "shape_orig_px": list(r.shape_orig_px),
                     "shape_px": list(r.shape_px), "scale": r.scale, "offset": r.offset,
+                    "given_as": r.given_as or r.source,
                 }
                 for name, r in self.micrographs.items()
             },
@@ -74,6 +76,7 @@ def read_manifest(directory: str | Path) -> PreprocessManifest:
                 shape_orig_px=(int(r["shape_orig_px"][0]), int(r["shape_orig_px"][1])),
                 shape_px=(int(r["shape_px"][0]), int(r["shape_px"][1])),
                 scale=float(r["scale"]), offset=float(r.get("offset", 0.0)),
+                given_as=str(r.get("given_as", r["source"])),
             )
             for name, r in data["micrographs"].items()
         }

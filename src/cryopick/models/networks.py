@@ -70,7 +70,8 @@ class PickerNet(nn.Module):
         self.options = options
         self.feature_channels = feature_channels
         self.receptive_field_px = receptive_field_px(self)
-        self._nominal = {id(m): (m.stride, m.dilation) for m in self._spatial_modules()}
+        # by position, not id(): a deep copy (one per scoring thread) keeps working
+        self._nominal = [(m.stride, m.dilation) for m in self._spatial_modules()]
 
     def _spatial_modules(self) -> Iterator[nn.Conv2d | nn.MaxPool2d]:
         for module in self.encoder.modules():  # registration order == execution order here
@@ -80,8 +81,7 @@ class PickerNet(nn.Module):
     def set_dense(self, dense: bool) -> None:
         """Dense: stride 1 everywhere, dilations multiplied by the stride accumulated so far."""
         jump = 1
-        for module in self._spatial_modules():
-            stride, dilation = self._nominal[id(module)]
+        for module, (stride, dilation) in zip(self._spatial_modules(), self._nominal, strict=True):
             s = stride[0] if isinstance(stride, tuple) else stride
             d = dilation[0] if isinstance(dilation, tuple) else dilation
             if dense:

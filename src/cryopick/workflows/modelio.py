@@ -23,6 +23,12 @@ def load_picker(path: Path) -> tuple[PickerNet, dict[str, Any], Geometry]:
     """Build the recorded architecture from the registry and load its weights, strictly."""
     tensors, record = load_model(path)
     config_path = Path(path) / CONFIG_NAME if Path(path).is_dir() else Path(path)
+    model, geometry = build_picker(tensors, record, config_path)
+    return model, record, geometry
+
+
+def build_picker(tensors: dict[str, Any], record: dict[str, Any], config_path: Path) -> tuple[PickerNet, Geometry]:
+    """The model from its tensors and description (as loaded, or as sent to a Dask worker)."""
     try:
         architecture = record["architecture"]
         model = build_model(str(architecture["name"]), **dict(architecture.get("options", {})))
@@ -36,4 +42,4 @@ def load_picker(path: Path) -> tuple[PickerNet, dict[str, Any], Geometry]:
         first = str(exc).splitlines()[0]
         raise InputError(config_path, f"weights do not fit the {architecture['name']} architecture: {first}") from None
     model.eval()
-    return model, record, geometry
+    return model, geometry

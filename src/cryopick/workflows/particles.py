@@ -1,6 +1,7 @@
 """``run_particles``: particle images cut from the original micrographs, one ``.mrcs`` stack per
 micrograph and a RELION ``particles.star`` listing them, for 2-D classification elsewhere."""
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +15,15 @@ from cryopick.io.coordinates import read_all_picks
 from cryopick.io.manifest import read_manifest
 from cryopick.io.micrographs import find_micrographs, read_micrograph
 from cryopick.io.particle_stacks import Optics, write_mrcs, write_particles_star
+from cryopick.io.results import ResultStore, fingerprint
 from cryopick.particles.boxes import box_corners, cut_boxes, inside, normalize_boxes
+from cryopick.workflows.cluster import ClusterConfig, dask_client, map_on_cluster
 from cryopick.workflows.sources import is_preprocessed
 
 log = logging.getLogger(__name__)
 STACK_DIR = "Particles"
 STAR_NAME = "particles.star"
+RESULTS_DIR = ".cryopick-results"
 
 
 @dataclass(frozen=True)
@@ -37,49 +41,93 @@ def _original_micrographs(inputs: list[Path]) -> list[Path]:
     return find_micrographs(inputs)
 
 
+@dataclass(frozen=True)
+class ParticleTask:
+    name: str
+    micrograph: Path
+    x_orig_px: np.ndarray
+    y_orig_px: np.ndarray
+    score: np.ndarray
+    settings: str  # fingerprint of the config and these picks
+
+
+def cut_micrograph(task: ParticleTask, *, config: ParticlesConfig, output_dir: Path) -> tuple[str, int, int]:
+    """One micrograph's stack (a Dask task, or in-process): writes Particles/<name>.mrcs and its
+    saved result (which boxes were kept), returns (name, kept, reaching past an edge)."""
+    micrograph = read_micrograph(task.micrograph)
+    size = config.pixel_size_A or micrograph.pixel_size_A
+    if size is None:
+        raise InputError(micrograph.path, "has no pixel size in its header: give --pixel-size-A")
+    box = config.box_size_orig_px
+    rows, cols = box_corners(task.x_orig_px, task.y_orig_px, box)
+    keep = inside(micrograph.array.shape, rows, cols, box)
+    if keep.any():
+        stack = normalize_boxes(cut_boxes(micrograph.array, rows[keep], cols[keep], box),
+                                background_radius_px=config.resolved_background_radius_orig_px,
+                                invert_contrast=config.invert_contrast)
+        write_mrcs(output_dir / STACK_DIR / f"{task.name}.mrcs", stack, pixel_size_A=size)
+    ResultStore(output_dir / RESULTS_DIR).write(task.name, task.settings, task.micrograph,
+                                                {"keep": keep, "pixel_size_A": np.array([size])})
+    return task.name, int(keep.sum()), int((~keep).sum())
+
+
 def run_particles(config: ParticlesConfig, picks_paths: list[Path], micrograph_inputs: list[Path],
-                  output_dir: Path, *, picks_format: str | None = None, quiet: bool = False) -> ParticlesSummary:
+                  output_dir: Path, *, picks_format: str | None = None, quiet: bool = False,
+                  cluster: ClusterConfig | None = None) -> ParticlesSummary:
     picks = read_all_picks(picks_paths, picks_format)
     by_name = {path.stem: path for path in _original_micrographs(micrograph_inputs)}
     missing = sorted(set(picks.micrographs()) - set(by_name))
     if missing:
         log.warning("%d micrographs in the picks were not given (%s...): their picks are skipped",
                     len(missing), ", ".join(missing[:3]))
-    box = config.box_size_orig_px
+    output_dir = Path(output_dir)
+    store = ResultStore(output_dir / RESULTS_DIR)
+    tasks = []
+    for name in (n for n in picks.micrographs() if n in by_name):
+        mine = picks.for_micrograph(name)
+        settings = fingerprint({"config": dataclasses.asdict(config), "x": mine.x_orig_px.tolist(),
+                                "y": mine.y_orig_px.tolist(), "score": mine.score.tolist()})
+        tasks.append(ParticleTask(name, by_name[name], mine.x_orig_px, mine.y_orig_px, mine.score, settings))
+    todo = [t for t in tasks if not store.is_done(t.name, t.settings, t.micrograph)]
+    if len(todo) < len(tasks):
+        log.info("%d of %d micrographs already done by an earlier run", len(tasks) - len(todo), len(tasks))
+    cluster = cluster or ClusterConfig()
+    if cluster.distributed:
+        with dask_client(cluster) as client:
+            for _ in map_on_cluster(client, cut_micrograph, todo, desc="particles", quiet=quiet, config=config,
+                                    output_dir=output_dir):
+                pass
+    else:
+        for task in tqdm(todo, desc="particles", unit="mic", disable=quiet, leave=False):
+            cut_micrograph(task, config=config, output_dir=output_dir)
+    return _write_star(config, tasks, store, output_dir, picks_paths[0])
+
+
+def _write_star(config: ParticlesConfig, tasks: list[ParticleTask], store: ResultStore, output_dir: Path,
+                picks_path: Path) -> ParticlesSummary:
     columns: dict[str, list] = {"image": [], "micrograph": [], "x": [], "y": [], "score": []}
-    pixel_size_A = config.pixel_size_A
+    pixel_size_A = None
     n_outside = 0
-    names = [name for name in picks.micrographs() if name in by_name]
-    for name in tqdm(names, desc="particles", unit="mic", disable=quiet, leave=False):
-        micrograph = read_micrograph(by_name[name])
-        size = config.pixel_size_A or micrograph.pixel_size_A
-        if size is None:
-            raise InputError(micrograph.path, "has no pixel size in its header: give --pixel-size-A")
+    for task in tasks:
+        saved = store.read(task.name)
+        keep = saved["keep"]
+        n_outside += int((~keep).sum())
+        size = float(saved["pixel_size_A"][0])
         if pixel_size_A is None:
             pixel_size_A = size
         elif abs(size - pixel_size_A) > 0.01 * pixel_size_A:
-            raise InputError(micrograph.path, f"pixel size {size:g} A differs from the others' {pixel_size_A:g} A; "
+            raise InputError(task.micrograph, f"pixel size {size:g} A differs from the others' {pixel_size_A:g} A; "
                                               "one particles.star holds one optics group")
-        mine = picks.for_micrograph(name)
-        rows, cols = box_corners(mine.x_orig_px, mine.y_orig_px, box)
-        keep = inside(micrograph.array.shape, rows, cols, box)
-        n_outside += int((~keep).sum())
-        if not keep.any():
-            continue
-        stack = normalize_boxes(cut_boxes(micrograph.array, rows[keep], cols[keep], box),
-                                background_radius_px=config.resolved_background_radius_orig_px,
-                                invert_contrast=config.invert_contrast)
-        stack_path = output_dir / STACK_DIR / f"{name}.mrcs"
-        write_mrcs(stack_path, stack, pixel_size_A=size)
-        kept = mine.select(keep)
-        columns["image"] += [f"{i:06d}@{stack_path}" for i in range(1, len(kept) + 1)]
-        columns["micrograph"] += [str(by_name[name])] * len(kept)
-        columns["x"].append(kept.x_orig_px)
-        columns["y"].append(kept.y_orig_px)
-        columns["score"].append(kept.score)
-    if not columns["image"]:
-        raise InputError(picks_paths[0], "no pick lies on the given micrographs with its whole box inside")
-    assert pixel_size_A is not None
+        stack_path = output_dir / STACK_DIR / f"{task.name}.mrcs"
+        kept = int(keep.sum())
+        columns["image"] += [f"{i:06d}@{stack_path}" for i in range(1, kept + 1)]
+        columns["micrograph"] += [str(task.micrograph)] * kept
+        columns["x"].append(task.x_orig_px[keep])
+        columns["y"].append(task.y_orig_px[keep])
+        columns["score"].append(task.score[keep])
+    if not columns["image"] or pixel_size_A is None:
+        raise InputError(picks_path, "no pick lies on the given micrographs with its whole box inside")
+    box = config.box_size_orig_px
     star = output_dir / STAR_NAME
     write_particles_star(
         star, Optics(pixel_size_A, box, config.voltage_kV, config.spherical_aberration_mm, config.amplitude_contrast),
@@ -88,5 +136,5 @@ def run_particles(config: ParticlesConfig, picks_paths: list[Path], micrograph_i
         score=np.concatenate(columns["score"]),
     )
     log.info("%d particles (%d px boxes) from %d micrographs -> %s (%d boxes reaching past an edge left out)",
-             len(columns["image"]), box, len(names), star, n_outside)
-    return ParticlesSummary(len(columns["image"]), n_outside, len(names), star)
+             len(columns["image"]), box, len(tasks), star, n_outside)
+    return ParticlesSummary(len(columns["image"]), n_outside, len(tasks), star)

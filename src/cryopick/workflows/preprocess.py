@@ -1,8 +1,13 @@
 """``run_preprocess``: micrographs in, downsampled and normalised float32 MRC + manifest out."""
 
+import contextlib
+import dataclasses
 import logging
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +18,7 @@ from cryopick.config import Geometry, PreprocessConfig, choose_downsample_factor
 from cryopick.errors import ConfigError, InputError
 from cryopick.io.manifest import MicrographRecord, PreprocessManifest, write_manifest
 from cryopick.io.micrographs import Micrograph, read_micrograph, write_mrc
+from cryopick.io.results import ResultStore, fingerprint
 from cryopick.preprocess.fourier import fourier_crop
 from cryopick.preprocess.gmm import (
     GmmParams,
@@ -22,20 +28,11 @@ from cryopick.preprocess.gmm import (
     normalize_gmm,
     sample_pixels,
 )
+from cryopick.workflows.cluster import ClusterConfig, dask_client, map_on_cluster
 
 log = logging.getLogger(__name__)
-
-#: keep downsampled micrographs in memory between the two passes up to this many bytes
-_CACHE_BYTES = 2 * 1024**3
-
-
-@dataclass(frozen=True)
-class NormalizedMicrograph:
-    name: str
-    image: npt.NDArray[np.float32]  # working pixels, normalised
-    shape_orig_px: tuple[int, int]
-    scale: float
-    offset: float
+T = TypeVar("T")
+RESULTS_DIR = ".cryopick-results"
 
 
 def resolve_pixel_size(micrograph: Micrograph, override_A: float | None) -> float:
@@ -74,75 +71,128 @@ def normalize_micrograph(image_px: npt.NDArray[np.float32], normalization: dict,
     return image, scale, offset
 
 
+@dataclass(frozen=True)
+class _Sampled:
+    name: str
+    shape_orig_px: tuple[int, int]
+    samples: npt.NDArray[np.float64]
+
+
+def sample_micrograph(path: Path, *, config: PreprocessConfig, geometry: Geometry, n_samples: int,
+                      results_dir: Path, settings: str) -> _Sampled:
+    """Pass 1 for one micrograph (a task): check it, downsample it, sample its pixels for the
+    mixture fit (seeded by its name, so the sample is the same in any order or process)."""
+    micrograph = read_micrograph(path)
+    size = resolve_pixel_size(micrograph, config.pixel_size_A)
+    if abs(size - geometry.pixel_size_A) > 0.01 * geometry.pixel_size_A:
+        raise InputError(path, f"pixel size {size:.4g} A differs from the first micrograph's "
+                               f"{geometry.pixel_size_A:.4g} A; preprocess them separately")
+    if min(micrograph.array.shape) < 4 * geometry.downsample_factor:
+        raise InputError(path, f"image {micrograph.array.shape} is too small to downsample "
+                               f"{geometry.downsample_factor}x")
+    if float(micrograph.array.min()) == float(micrograph.array.max()):
+        raise InputError(path, f"every pixel is {micrograph.array.flat[0]:g}: a blank image has nothing "
+                               "to pick (remove it from the set)")
+    small = fourier_crop(micrograph.array, geometry.downsample_factor)
+    rng = np.random.default_rng([config.seed, zlib.crc32(micrograph.name.encode())])
+    samples = sample_pixels(small, n_samples, rng) if config.normalization == "gmm" else np.zeros(0)
+    shape = (int(micrograph.array.shape[0]), int(micrograph.array.shape[1]))
+    ResultStore(results_dir).write(f"{micrograph.name}.sample", settings, path,
+                                   {"samples": samples, "shape_orig_px": np.array(shape)})
+    return _Sampled(micrograph.name, shape, samples)
+
+
+def normalize_and_write(path: Path, *, geometry: Geometry, normalization: dict, scale: float, output_dir: Path,
+                        results_dir: Path, settings: str) -> tuple[str, tuple[int, int], float, float]:
+    """Pass 2 for one micrograph (a task): downsample, normalise, write the working-pixel MRC."""
+    small = fourier_crop(read_micrograph(path).array, geometry.downsample_factor)
+    if normalization["method"] == "gmm":
+        image, offset = normalize_gmm(small, GmmParams.from_json(normalization["gmm"]), scale), 0.0
+    else:
+        image, offset, scale = normalize_affine(small)
+    output = output_dir / f"{path.stem}.mrc"
+    write_mrc(output, image, pixel_size_A=geometry.working_pixel_size_A)
+    shape = (int(image.shape[0]), int(image.shape[1]))
+    ResultStore(results_dir).write(path.stem, settings, path, {"shape_px": np.array(shape),
+                                                               "scale_offset": np.array([scale, offset])},
+                                   outputs=[output])
+    return path.stem, shape, float(scale), float(offset)
+
+
+def _each(function: Callable[..., T], items: list[Any], cluster: ClusterConfig, client: Any, desc: str, quiet: bool,
+          **shared: Any) -> Iterator[T]:
+    if client is not None:
+        yield from map_on_cluster(client, function, items, desc=desc, quiet=quiet, **shared)
+        return
+    for item in tqdm(items, desc=desc, unit="mic", disable=quiet, leave=False):
+        yield function(item, **shared)
+
+
 def run_preprocess(
-    config: PreprocessConfig, micrograph_paths: list[Path], output_dir: Path, *, quiet: bool = False
+    config: PreprocessConfig, micrograph_paths: list[Path], output_dir: Path, *, quiet: bool = False,
+    cluster: ClusterConfig | None = None,
 ) -> PreprocessManifest:
+    """Two passes over the micrographs, each a task per micrograph (in-process or on Dask): sample
+    pixels, fit the mixture over the whole set, normalise and write. Each micrograph's results
+    are kept, so a rerun after a kill redoes only what is missing; the outputs are the same."""
     output_dir = Path(output_dir)
     resolved_inputs = {p.resolve() for p in micrograph_paths}
     for path in micrograph_paths:
         if (output_dir / f"{path.stem}.mrc").resolve() in resolved_inputs:
             raise ConfigError(f"output {output_dir / (path.stem + '.mrc')} would overwrite an input "
                               "micrograph; choose another output directory")
-    rng = np.random.default_rng(config.seed)
-    geometry: Geometry | None = None
-    cache: dict[str, npt.NDArray[np.float32]] = {}
-    cached_bytes = 0
-    samples: list[npt.NDArray[np.float64]] = []
-    per_micrograph = max(1000, min(config.gmm_samples_per_micrograph,
-                                   config.gmm_samples_total // len(micrograph_paths)))
-    shapes: dict[str, tuple[int, int]] = {}
-    for path in tqdm(micrograph_paths, desc="read+downsample", unit="mic", disable=quiet, leave=False):
-        micrograph = read_micrograph(path)
-        if geometry is None:
-            geometry = resolve_geometry(config, micrograph)
-            log.info("pixel size %.4g A, downsampling %dx: particle %.1f working px across",
-                     geometry.pixel_size_A, geometry.downsample_factor, 2 * geometry.particle_radius_px)
-        else:
-            size = resolve_pixel_size(micrograph, config.pixel_size_A)
-            if abs(size - geometry.pixel_size_A) > 0.01 * geometry.pixel_size_A:
-                raise InputError(path, f"pixel size {size:.4g} A differs from the first micrograph's "
-                                       f"{geometry.pixel_size_A:.4g} A; preprocess them separately")
-        if min(micrograph.array.shape) < 4 * geometry.downsample_factor:
-            raise InputError(path, f"image {micrograph.array.shape} is too small to downsample "
-                                   f"{geometry.downsample_factor}x")
-        if float(micrograph.array.min()) == float(micrograph.array.max()):
-            raise InputError(path, f"every pixel is {micrograph.array.flat[0]:g}: a blank image has nothing "
-                                   "to pick (remove it from the set)")
-        small = fourier_crop(micrograph.array, geometry.downsample_factor)
-        shapes[micrograph.name] = micrograph.array.shape  # type: ignore[assignment]
+    geometry = resolve_geometry(config, read_micrograph(micrograph_paths[0]))
+    log.info("pixel size %.4g A, downsampling %dx: particle %.1f working px across",
+             geometry.pixel_size_A, geometry.downsample_factor, 2 * geometry.particle_radius_px)
+    n_samples = max(1000, min(config.gmm_samples_per_micrograph, config.gmm_samples_total // len(micrograph_paths)))
+    results_dir = output_dir / RESULTS_DIR
+    store = ResultStore(results_dir)
+    cluster = cluster or ClusterConfig()
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(dask_client(cluster)) if cluster.distributed else None
+        sample_settings = fingerprint({"config": dataclasses.asdict(config), "geometry": geometry.to_json(),
+                                       "n_samples": n_samples})
+        todo = [p for p in micrograph_paths if not store.is_done(f"{p.stem}.sample", sample_settings, p)]
+        for _ in _each(sample_micrograph, todo, cluster, client, "read+sample", quiet, config=config,
+                       geometry=geometry, n_samples=n_samples, results_dir=results_dir, settings=sample_settings):
+            pass
+        sampled = [store.read(f"{p.stem}.sample") for p in micrograph_paths]
+        normalization: dict = {"method": config.normalization}
+        scales = {p.stem: 1.0 for p in micrograph_paths}
         if config.normalization == "gmm":
-            samples.append(sample_pixels(small, per_micrograph, rng))
-        if cached_bytes + small.nbytes <= _CACHE_BYTES:
-            cache[micrograph.name] = small
-            cached_bytes += small.nbytes
-    assert geometry is not None
-    normalization: dict = {"method": config.normalization}
-    scales: dict[str, float] = {}
-    if config.normalization == "gmm":
-        fit = fit_scaled_gmm(samples)
-        normalization["gmm"] = fit.params.to_json()
-        normalization["iterations"] = fit.iterations
-        scales = {path.stem: float(s) for path, s in zip(micrograph_paths, fit.scales, strict=True)}
-        d = fit.params.dominant
-        log.info("mixture fitted in %d EM iterations: dominant component mean %.4g sd %.4g, weight %.3f",
-                 fit.iterations, fit.params.mean[d], fit.params.std[d], fit.params.weight[d])
+            fit = fit_scaled_gmm([s["samples"] for s in sampled])
+            normalization["gmm"] = fit.params.to_json()
+            normalization["iterations"] = fit.iterations
+            scales = {path.stem: float(s) for path, s in zip(micrograph_paths, fit.scales, strict=True)}
+            d = fit.params.dominant
+            log.info("mixture fitted in %d EM iterations: dominant component mean %.4g sd %.4g, weight %.3f",
+                     fit.iterations, fit.params.mean[d], fit.params.std[d], fit.params.weight[d])
+        settings = {p.stem: fingerprint({"geometry": geometry.to_json(), "normalization": normalization,
+                                         "scale": scales[p.stem]}) for p in micrograph_paths}
+        todo = [p for p in micrograph_paths if not store.is_done(p.stem, settings[p.stem], p,
+                                                                  outputs=[output_dir / f"{p.stem}.mrc"])]
+        if len(todo) < len(micrograph_paths):
+            log.info("%d of %d micrographs already written by an earlier run", len(micrograph_paths) - len(todo),
+                     len(micrograph_paths))
+        tasks = [(p, settings[p.stem], scales[p.stem]) for p in todo]
+        for _ in _each(_normalize_task, tasks, cluster, client, "normalise+write", quiet, geometry=geometry,
+                       normalization=normalization, output_dir=output_dir, results_dir=results_dir):
+            pass
     records: dict[str, MicrographRecord] = {}
-    for path in tqdm(micrograph_paths, desc="normalise+write", unit="mic", disable=quiet, leave=False):
-        name = path.stem
-        small = cache.pop(name, None)
-        if small is None:
-            small = fourier_crop(read_micrograph(path).array, geometry.downsample_factor)
-        if config.normalization == "gmm":
-            params = GmmParams.from_json(normalization["gmm"])
-            image, scale, offset = normalize_gmm(small, params, scales[name]), scales[name], 0.0
-        else:
-            image, offset, scale = normalize_affine(small)
-        write_mrc(output_dir / f"{name}.mrc", image, pixel_size_A=geometry.working_pixel_size_A)
-        records[name] = MicrographRecord(
-            file=f"{name}.mrc", source=str(path.resolve()), shape_orig_px=shapes[name],
-            shape_px=image.shape, scale=scale, offset=offset,  # type: ignore[arg-type]
+    for path, sample in zip(micrograph_paths, sampled, strict=True):
+        saved = store.read(path.stem)
+        shape_orig = (int(sample["shape_orig_px"][0]), int(sample["shape_orig_px"][1]))
+        records[path.stem] = MicrographRecord(
+            file=f"{path.stem}.mrc", source=str(path.resolve()), shape_orig_px=shape_orig,
+            shape_px=(int(saved["shape_px"][0]), int(saved["shape_px"][1])), scale=float(saved["scale_offset"][0]),
+            offset=float(saved["scale_offset"][1]), given_as=str(path),
         )
     manifest = PreprocessManifest(geometry, normalization, records, __version__)
     write_manifest(output_dir, manifest)
     log.info("wrote %d micrographs and %s", len(records), output_dir / "preprocess.json")
     return manifest
+
+
+def _normalize_task(task: tuple[Path, str, float], **shared: Any) -> tuple[str, tuple[int, int], float, float]:
+    path, settings, scale = task
+    return normalize_and_write(path, scale=scale, settings=settings, **shared)

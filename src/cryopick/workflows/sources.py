@@ -20,7 +20,7 @@ def micrograph_infos(inputs: list[Path]) -> dict[str, MicrographInfo]:
     if is_preprocessed(inputs):
         manifest = read_manifest(inputs[0])
         size = manifest.geometry.pixel_size_A
-        return {name: MicrographInfo(record.source, record.shape_orig_px, size)
+        return {name: MicrographInfo(record.given_as or record.source, record.shape_orig_px, size)
                 for name, record in manifest.micrographs.items()}
     return {path.stem: read_micrograph_info(path) for path in find_micrographs(inputs)}
 

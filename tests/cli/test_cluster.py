@@ -1,0 +1,178 @@
+"""Extraction on a Dask cluster (loopback, local worker processes), resuming, and --watch: the
+picks are always byte-identical to one uninterrupted in-process run."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+import pytest
+import starfile
+
+from cryopick.cli.main import main
+from cryopick.config import ExtractConfig
+from cryopick.io.micrographs import write_mrc
+from cryopick.synthetic import make_micrograph
+from cryopick.workflows.cluster import ClusterConfig
+from cryopick.workflows.extract import RESULTS_DIR, run_extract
+
+distributed = pytest.importorskip("distributed")
+
+N_MICROGRAPHS = 12
+SIZE_PX = 640
+
+
+@pytest.fixture(scope="module")
+def picking(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A quickly trained model, and raw micrographs big enough that picking them takes seconds."""
+    root = tmp_path_factory.mktemp("cluster")
+    lines = ["image_name\tx_coord\ty_coord"]
+    for index in range(N_MICROGRAPHS):
+        mic = make_micrograph((SIZE_PX, SIZE_PX), n_particles=120, diameter_px=20, snr=0.3, n_distractors=6,
+                              seed=500 + index)
+        name = f"mic{index:02d}"
+        write_mrc(root / "raw" / f"{name}.mrc", mic.image, pixel_size_A=2.0)
+        if index < 2:
+            write_mrc(root / "train_raw" / f"{name}.mrc", mic.image, pixel_size_A=2.0)
+            lines += [f"{name}\t{x:.2f}\t{y:.2f}" for y, x in mic.centres_px]
+    (root / "train.txt").write_text("\n".join(lines) + "\n")
+    assert main(["preprocess", str(root / "train_raw"), "--particle-diameter-A", "40", "-o", str(root / "work"),
+                 "-q"]) == 0
+    assert main(["train", "--micrographs", str(root / "work"), "--particles", str(root / "train.txt"), "-n", "120",
+                 "--num-labeled", "60", "--epochs", "1", "--steps-per-epoch", "20", "--batch-size", "64",
+                 "--units", "8", "-o", str(root / "model"), "-q"]) == 0
+    assert main(["extract", "--model", str(root / "model"), "--micrographs", str(root / "raw"),
+                 "-o", str(root / "reference" / "picks.txt"), "-q"]) == 0
+    return root
+
+
+def _extract_command(root: Path, output: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "cryopick.cli.main", "extract", "--model", str(root / "model"), "-o", str(output),
+            "-q", *extra]
+
+
+def _done(output: Path) -> int:
+    return len(list((output.parent / RESULTS_DIR / output.name).glob("*.json")))
+
+
+@pytest.mark.slow
+def test_local_cluster_of_two_workers_gives_the_same_picks(picking: Path) -> None:
+    output = picking / "two_workers" / "picks.txt"
+    assert main(["extract", "--model", str(picking / "model"), "--micrographs", str(picking / "raw"),
+                 "-o", str(output), "--workers", "2", "-q"]) == 0
+    assert output.read_bytes() == (picking / "reference" / "picks.txt").read_bytes()
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_still_gives_the_same_picks(picking: Path) -> None:
+    output = picking / "killed_worker" / "picks.txt"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  env={"OMP_NUM_THREADS": "1"}) as cluster, distributed.Client(cluster) as client:
+        pids = client.run(os.getpid)
+        errors: list[BaseException] = []
+
+        def extract() -> None:
+            try:
+                run_extract(ExtractConfig(), picking / "model", [picking / "raw"], output, quiet=True,
+                            cluster=ClusterConfig(scheduler=cluster.scheduler_address))
+            except BaseException as exc:  # noqa: BLE001 - reported by the test below
+                errors.append(exc)
+
+        thread = threading.Thread(target=extract)
+        thread.start()
+        deadline = time.monotonic() + 120
+        while _done(output) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _done(output) < N_MICROGRAPHS, "the run finished before a worker could be killed"
+        victim = sorted(pids.values())[0]
+        os.kill(victim, signal.SIGKILL)
+        thread.join(timeout=300)
+        assert not errors, errors
+        assert victim not in client.run(os.getpid).values()  # it died; Dask's nanny started another
+    assert output.read_bytes() == (picking / "reference" / "picks.txt").read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["in-process", "two-workers"])
+def test_kill_9_then_rerun_gives_the_same_picks(picking: Path, workers: list[str]) -> None:
+    output = picking / f"killed_run{len(workers)}" / "picks.txt"
+    command = _extract_command(picking, output, "--micrographs", str(picking / "raw"), *workers)
+    run = subprocess.Popen(command, start_new_session=True, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _done(output) < 3 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(run.pid, signal.SIGKILL)  # the whole run: the command and any workers it started
+    run.wait()
+    assert not output.exists()  # killed before the end: no output that looks complete
+    done_before = _done(output)
+    assert 3 <= done_before < N_MICROGRAPHS
+    verbose = ["-v" if word == "-q" else word for word in command]  # the same command, saying what it skips
+    rerun = subprocess.run(verbose, capture_output=True, text=True, check=True)
+    assert f"{done_before} of {N_MICROGRAPHS} micrographs already done" in rerun.stderr
+    assert output.read_bytes() == (picking / "reference" / "picks.txt").read_bytes()
+
+
+@pytest.mark.slow
+def test_watch_picks_micrographs_as_they_arrive(picking: Path) -> None:
+    incoming = picking / "incoming"
+    incoming.mkdir()
+    output = picking / "watched" / "picks.txt"
+    command = ["-v" if word == "-q" else word for word in _extract_command(
+        picking, output, "--watch", str(incoming), "--poll-interval-s", "0.2", "--stop-after-idle-s", "4")]
+    watcher = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    assert watcher.stderr is not None
+    while "watching" not in (line := watcher.stderr.readline()):
+        assert line, "the watcher stopped before watching"
+    names = sorted(p.name for p in (picking / "raw").iterdir())
+    # the first written slowly, in two halves: half a micrograph must never be picked
+    data = (picking / "raw" / names[0]).read_bytes()
+    with (incoming / names[0]).open("wb") as handle:
+        handle.write(data[: len(data) // 2])
+        handle.flush()
+        time.sleep(1.5)
+        handle.write(data[len(data) // 2:])
+    for name in names[1:7]:
+        shutil.copy(picking / "raw" / name, incoming / f".{name}.part")  # written under a temporary name,
+        os.replace(incoming / f".{name}.part", incoming / name)  # then renamed, as data collection does
+    for name in names[7:]:
+        time.sleep(0.3)
+        shutil.copy(picking / "raw" / name, incoming / name)
+    _, err = watcher.communicate(timeout=300)
+    assert watcher.returncode == 0, err
+    assert output.read_bytes() == (picking / "reference" / "picks.txt").read_bytes()
+    assert "skipping for now" in err  # the half-written micrograph was seen, refused, and picked once complete
+
+
+@pytest.mark.slow
+def test_preprocess_and_particles_on_two_workers_match_in_process(picking: Path) -> None:
+    for workers in ([], ["--workers", "2"]):
+        out = picking / f"pre{len(workers)}"
+        assert main(["preprocess", str(picking / "raw"), "--particle-diameter-A", "40", "-o", str(out), "-q",
+                     *workers]) == 0
+        assert main(["particles", "--picks", str(picking / "reference" / "picks.txt"), "--micrographs",
+                     str(picking / "raw"), "--box-size-px", "32", "-o", str(picking / f"stack{len(workers)}"),
+                     "-q", *workers]) == 0
+    assert (picking / "pre0" / "preprocess.json").read_text() == (picking / "pre2" / "preprocess.json").read_text()
+    for name in ("mic00", "mic07"):
+        for pair in (("pre0", "pre2"), ("stack0/Particles", "stack2/Particles")):
+            suffix = ".mrc" if pair[0].startswith("pre") else ".mrcs"
+            with mrcfile.open(picking / pair[0] / f"{name}{suffix}") as a, \
+                    mrcfile.open(picking / pair[1] / f"{name}{suffix}") as b:
+                np.testing.assert_array_equal(a.data, b.data)
+    stars = [starfile.read(picking / f"stack{n}" / "particles.star", always_dict=True)["particles"] for n in (0, 2)]
+    assert stars[0]["rlnCoordinateX"].tolist() == stars[1]["rlnCoordinateX"].tolist()
+    assert stars[0]["rlnImageName"].str.split("/").str[-1].tolist() == \
+        stars[1]["rlnImageName"].str.split("/").str[-1].tolist()
+
+
+def test_cluster_options_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["extract", "--model", "m", "--micrographs", "x", "-o", "p.star", "--workers", "2",
+              "--scheduler", "tcp://localhost:1"])
+    assert "not allowed with" in capsys.readouterr().err
