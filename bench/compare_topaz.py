@@ -7,8 +7,12 @@ under /usr/bin/time, so times are wall-clock per command and memory is that comm
 Topaz runs through ../shared/bench/peer_topaz.sh (which builds its venv on first use; set
 TOPAZ_VENV to reuse one); its extraction is then re-run alone to measure its memory.
 
+Extraction is timed twice per side: on the test micrographs (as the AP is measured) and on every
+micrograph of the dataset (process start spread over more). The conv throughput is one thread's,
+as extract scores each micrograph in one thread (one per core), against a one-thread matmul.
+
   python bench/compare_topaz.py /tmp/cryopick-data/real_empiar10146_apoferritin --num-labeled 100 \
-      --epochs 2 --steps-per-epoch 250
+      --epochs 2 --steps-per-epoch 250 --default-budget
 """
 
 import argparse
@@ -42,8 +46,9 @@ def timed(command: list[str], *, env: dict | None = None, log: Path | None = Non
     return wall, peak_kb / 1024, result.stdout
 
 
-def conv_throughput(model_dir: Path, micrograph: Path) -> dict:
-    """GFLOP/s of dense scoring on one micrograph against a plain float32 matmul's on this machine."""
+def conv_throughput(model_dir: Path, micrograph: Path, stride: int) -> dict:
+    """GFLOP/s of scoring one micrograph (every ``stride``-th pixel, as extract does by default),
+    in one thread as extract runs each micrograph, against a one-thread float32 matmul's."""
     import torch
 
     from cryopick.extract.scoring import score_micrographs
@@ -68,16 +73,17 @@ def conv_throughput(model_dir: Path, micrograph: Path) -> dict:
 
     hooks = [m.register_forward_hook(count) for m in model.modules()]
     padded = torch.nn.functional.pad(torch.from_numpy(image)[None, None], (half,) * 4)
-    with torch.inference_mode(), dense_mode(model):
+    torch.set_num_threads(1)
+    with torch.inference_mode(), dense_mode(model, stride):
         model(padded)
     for hook in hooks:
         hook.remove()
     device = torch.device("cpu")
-    score_micrographs(model, [image], device=device)  # warm-up
+    score_micrographs(model, [image], device=device, output_stride=stride)  # warm-up
     repeats = 3
     started = time.perf_counter()
     for _ in range(repeats):
-        score_micrographs(model, [image], device=device)
+        score_micrographs(model, [image], device=device, output_stride=stride)
     seconds = (time.perf_counter() - started) / repeats
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     a @ b
@@ -88,7 +94,8 @@ def conv_throughput(model_dir: Path, micrograph: Path) -> dict:
     achieved = flops / seconds / 1e9
     return {"conv_gflop_per_micrograph": round(flops / 1e9, 2), "score_s_per_micrograph": round(seconds, 3),
             "conv_gflops": round(achieved, 1), "matmul_gflops": round(matmul, 1),
-            "fraction_of_matmul": round(achieved / matmul, 3), "working_shape_px": list(image.shape)}
+            "fraction_of_matmul": round(achieved / matmul, 3), "working_shape_px": list(image.shape),
+            "score_stride_px": stride, "threads": 1}
 
 
 def main() -> None:
@@ -99,6 +106,8 @@ def main() -> None:
     parser.add_argument("--steps-per-epoch", type=int, default=250)
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--peer-script", type=Path, default=PEER)
+    parser.add_argument("--default-budget", action="store_true",
+                        help="also train cryopick with its default budget (10 x 200 updates) and report time and AP")
     args = parser.parse_args()
     meta = json.loads((args.dataset / "meta.json").read_text())
     work = args.work or Path(tempfile.mkdtemp(prefix="cryopick-vs-topaz-"))
@@ -141,7 +150,31 @@ def main() -> None:
             "extract_again_s_per_micrograph": peer_extract_s / int(result["n_test"]),
             "extract_peak_rss_mb": peer_extract_rss, "preprocess_s": float(result["preprocess_s"]),
             "whole_script_s": peer_wall, "whole_script_peak_rss_mb": peer_rss}
-    throughput = conv_throughput(work / "model", test_dir / f"{test_names[0]}.mrc")
+    # throughput on every micrograph of the dataset (process start spread over more of them), each
+    # side from its own input: cryopick from the raw micrographs, Topaz from its preprocessed ones
+    every = sorted((args.dataset / "micrographs").glob("*.mrc"))
+    all_s, _, _ = timed([*cli, "extract", "--model", str(work / "model"), "--micrographs",
+                         str(args.dataset / "micrographs"), "-o", str(work / "all" / "picks.txt"), "-q"])
+    ours["extract_all_s_per_micrograph"] = all_s / len(every)
+    peer_all_s, _, _ = timed([
+        str(venv / "bin" / "topaz"), "extract", "--device", "-1", "-m", str(model),
+        "-r", str(int(meta["particle_radius_px"] / factor)), "-x", str(factor), "-o", str(work / "topaz_all.txt"),
+        *sorted(str(p) for p in (peer_out / "pre").glob("*.mrc"))])
+    peer["extract_all_s_per_micrograph"] = peer_all_s / len(every)
+    if args.default_budget:
+        default_s, _, _ = timed([
+            *cli, "train", "--micrographs", str(work / "pre"), "--particles", str(args.dataset / "particles_train.txt"),
+            "-o", str(work / "model_default"), "-n", str(meta["expected_particles_per_micrograph"]),
+            "--num-labeled", str(args.num_labeled), "-q"])
+        timed([*cli, "extract", "--model", str(work / "model_default"), "--micrographs", str(test_dir),
+               "-o", str(work / "picks_default.txt"), "-q"])
+        timed([*cli, "evaluate", "--picks", str(work / "picks_default.txt"),
+               "--reference", str(args.dataset / "particles_test.txt"),
+               "--match-radius-orig-px", str(meta["particle_radius_px"]), "-o", str(work / "eval_default"), "-q"])
+        ours["default_budget"] = {
+            "train_s": round(default_s, 1),
+            "ap": json.loads((work / "eval_default" / "metrics.json").read_text())["average_precision"]}
+    throughput = conv_throughput(work / "model", test_dir / f"{test_names[0]}.mrc", stride=2)
     import torch
 
     print(json.dumps({
@@ -151,6 +184,8 @@ def main() -> None:
         "topaz": {k: round(v, 4) if isinstance(v, float) else v for k, v in peer.items()},
         "ratios": {
             "extract_speedup": round(peer["extract_s_per_micrograph"] / ours["extract_s_per_micrograph"], 2),
+            "extract_all_speedup": round(peer["extract_all_s_per_micrograph"] / ours["extract_all_s_per_micrograph"],
+                                         2),
             "train_time_fraction": round(ours["train_s"] / peer["train_s"], 3),
             "extract_rss_fraction": round(ours["extract_peak_rss_mb"] / peer["extract_peak_rss_mb"], 3),
             "ap_difference": round(ours["ap"] - peer["ap"], 4),

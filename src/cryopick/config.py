@@ -170,8 +170,11 @@ class ExtractConfig:
     batch_size: int | None = None  # GPU only (None: 8); a CPU scores one micrograph per core
     tile_size_px: int = 1024
     device: str = "auto"
+    score_stride_px: int = 2  # score every k-th working pixel: 1/k^2 of the work, centres within k/2 px
 
     def __post_init__(self) -> None:
+        if self.score_stride_px not in (1, 2, 4):
+            raise ConfigError(f"score stride must be 1, 2 or 4 working px, got {self.score_stride_px}")
         if not math.isfinite(self.threshold):
             raise ConfigError(f"threshold must be a finite number, got {self.threshold}")
         if self.nms_radius_px is not None:

@@ -15,3 +15,18 @@ def test_tiles_stitch_to_the_whole_image_score() -> None:
     for a, b, image in zip(whole, tiled, images, strict=True):
         assert a.shape == image.shape
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_a_strided_score_is_the_dense_score_at_every_kth_pixel() -> None:
+    rng = np.random.default_rng(3)
+    images = [rng.standard_normal((83, 70)).astype(np.float32), rng.standard_normal((64, 97)).astype(np.float32)]
+    for name in ("conv3", "resnet8"):
+        torch.manual_seed(0)
+        model = build_model(name, units=8).eval()
+        dense = score_micrographs(model, images, device=torch.device("cpu"), batch_size=2)
+        for stride in (2, 4):
+            strided = score_micrographs(model, images, device=torch.device("cpu"), batch_size=2, tile_size_px=30,
+                                        output_stride=stride)
+            for full, coarse in zip(dense, strided, strict=True):
+                assert coarse.shape == full[::stride, ::stride].shape
+                np.testing.assert_allclose(coarse, full[::stride, ::stride], rtol=1e-4, atol=1e-4)

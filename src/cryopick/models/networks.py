@@ -78,14 +78,18 @@ class PickerNet(nn.Module):
             if isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
                 yield module
 
-    def set_dense(self, dense: bool) -> None:
-        """Dense: stride 1 everywhere, dilations multiplied by the stride accumulated so far."""
-        jump = 1
+    def set_dense(self, dense: bool, output_stride: int = 1) -> None:
+        """Dense: strides kept only while their product stays within ``output_stride`` (1: every
+        pixel), the rest turned into dilations, so the output is the nominal network's logit at
+        every ``output_stride``-th pixel. Not dense: the nominal strides and dilations."""
+        jump = real_jump = 1
         for module, (stride, dilation) in zip(self._spatial_modules(), self._nominal, strict=True):
             s = stride[0] if isinstance(stride, tuple) else stride
             d = dilation[0] if isinstance(dilation, tuple) else dilation
             if dense:
-                new_stride, new_dilation = 1, d * jump
+                new_dilation = d * jump // real_jump
+                new_stride = s if real_jump * s <= output_stride else 1
+                real_jump *= new_stride
             else:
                 new_stride, new_dilation = s, d
             if isinstance(module, nn.Conv2d):
@@ -105,8 +109,8 @@ class PickerNet(nn.Module):
 
 
 @contextlib.contextmanager
-def dense_mode(model: PickerNet) -> Iterator[PickerNet]:
-    model.set_dense(True)
+def dense_mode(model: PickerNet, output_stride: int = 1) -> Iterator[PickerNet]:
+    model.set_dense(True, output_stride)
     try:
         yield model
     finally:

@@ -113,11 +113,13 @@ def working_image(source: MicrographSource, job: ExtractJob) -> npt.NDArray[np.f
 
 
 def _picks_of(score_map: npt.NDArray[np.float32], job: ExtractJob) -> dict[str, npt.NDArray]:
-    rows, cols, values = non_maximum_suppression(score_map, radius_px=job.nms_radius_px,
+    """Peaks of a map scored every ``score_stride_px`` working pixels, in original pixels."""
+    stride = job.config.score_stride_px
+    rows, cols, values = non_maximum_suppression(score_map, radius_px=job.nms_radius_px / stride,
                                                  threshold=job.config.threshold)
     factor = job.geometry.downsample_factor
-    return {"x_orig_px": to_original_px(cols, downsample_factor=factor),
-            "y_orig_px": to_original_px(rows, downsample_factor=factor), "score": values.astype(np.float64)}
+    return {"x_orig_px": to_original_px(cols * stride, downsample_factor=factor),
+            "y_orig_px": to_original_px(rows * stride, downsample_factor=factor), "score": values.astype(np.float64)}
 
 
 def pick_one(model: PickerNet, source: MicrographSource, job: ExtractJob) -> dict[str, npt.NDArray]:
@@ -126,7 +128,7 @@ def pick_one(model: PickerNet, source: MicrographSource, job: ExtractJob) -> dic
     every score, is then the same however many cores or workers a run has."""
     image = working_image(source, job)
     score_map = score_micrographs(model, [image], device=torch.device("cpu"), batch_size=1,
-                                  tile_size_px=job.config.tile_size_px)[0]
+                                  tile_size_px=job.config.tile_size_px, output_stride=job.config.score_stride_px)[0]
     return _picks_of(score_map, job)
 
 
@@ -287,7 +289,8 @@ class Extractor:
         with tqdm(total=len(todo), desc="extract", unit="mic", disable=self.quiet, leave=False) as progress:
             for batch in _batches(_prefetched(stream), batch_size):
                 score_maps = score_micrographs(self.model, [image for _, image in batch], device=device,
-                                               batch_size=batch_size, tile_size_px=self.job.config.tile_size_px)
+                                               batch_size=batch_size, tile_size_px=self.job.config.tile_size_px,
+                                               output_stride=self.job.config.score_stride_px)
                 for (source, _), score_map in zip(batch, score_maps, strict=True):
                     self.store.write(source.name, self.job.settings, source.path, _picks_of(score_map, self.job))
                 progress.update(len(batch))
