@@ -2,9 +2,10 @@
 
 import logging
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import mrcfile
 import numpy as np
@@ -19,6 +20,7 @@ from cryopick.io._atomic import atomic_path
 from cryopick.picks import MicrographInfo
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MICROGRAPH_SUFFIXES = (".mrc", ".tif", ".tiff", ".png")
 
@@ -83,18 +85,22 @@ def _read_png(path: Path) -> tuple[np.ndarray, float | None]:
 _READERS = {".mrc": _read_mrc, ".tif": _read_tiff, ".tiff": _read_tiff, ".png": _read_png}
 
 
-def read_micrograph(path: str | Path) -> Micrograph:
-    """Read one 2-D micrograph as float32; any failure is an ``InputError`` naming the file."""
-    path = Path(path)
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
+def _named_failures(path: Path, reader: Callable[[Path], T], what: str) -> T:
+    """Run a reader; an unknown suffix and every failure become an ``InputError`` naming the file."""
+    if path.suffix.lower() not in _READERS:
         raise InputError(path, f"unknown micrograph format; use one of {', '.join(MICROGRAPH_SUFFIXES)}")
     try:
-        data, pixel_size_A = reader(path)
+        return reader(path)
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except Exception as exc:  # noqa: BLE001 - every reader failure is bad input, named
-        raise InputError(path, f"cannot read micrograph: {exc}") from None
+        raise InputError(path, f"cannot read {what}: {exc}") from None
+
+
+def read_micrograph(path: str | Path) -> Micrograph:
+    """Read one 2-D micrograph as float32; any failure is an ``InputError`` naming the file."""
+    path = Path(path)
+    data, pixel_size_A = _named_failures(path, _READERS.get(path.suffix.lower(), _read_mrc), "micrograph")
     data = np.squeeze(data)
     if data.ndim != 2:
         raise InputError(path, f"expected a single 2-D image, found shape {tuple(data.shape)}")
@@ -130,14 +136,7 @@ def _header_shape(path: Path) -> tuple[tuple[int, ...], float | None]:
 def read_micrograph_info(path: str | Path) -> MicrographInfo:
     """A micrograph's path, size and pixel size from its header alone (no pixel data read)."""
     path = Path(path)
-    if path.suffix.lower() not in _READERS:
-        raise InputError(path, f"unknown micrograph format; use one of {', '.join(MICROGRAPH_SUFFIXES)}")
-    try:
-        shape, pixel_size_A = _header_shape(path)
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except Exception as exc:  # noqa: BLE001 - every reader failure is bad input, named
-        raise InputError(path, f"cannot read micrograph header: {exc}") from None
+    shape, pixel_size_A = _named_failures(path, _header_shape, "micrograph header")
     shape = tuple(n for n in shape if n != 1) or shape
     if len(shape) != 2:
         raise InputError(path, f"expected a single 2-D image, found shape {shape}")

@@ -5,7 +5,6 @@ import dataclasses
 import logging
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,15 +70,8 @@ def normalize_micrograph(image_px: npt.NDArray[np.float32], normalization: dict,
     return image, scale, offset
 
 
-@dataclass(frozen=True)
-class _Sampled:
-    name: str
-    shape_orig_px: tuple[int, int]
-    samples: npt.NDArray[np.float64]
-
-
 def sample_micrograph(path: Path, *, config: PreprocessConfig, geometry: Geometry, n_samples: int,
-                      results_dir: Path, settings: str) -> _Sampled:
+                      results_dir: Path, settings: str) -> str:
     """Pass 1 for one micrograph (a task): check it, downsample it, sample its pixels for the
     mixture fit (seeded by its name, so the sample is the same in any order or process)."""
     micrograph = read_micrograph(path)
@@ -99,7 +91,7 @@ def sample_micrograph(path: Path, *, config: PreprocessConfig, geometry: Geometr
     shape = (int(micrograph.array.shape[0]), int(micrograph.array.shape[1]))
     ResultStore(results_dir).write(f"{micrograph.name}.sample", settings, path,
                                    {"samples": samples, "shape_orig_px": np.array(shape)})
-    return _Sampled(micrograph.name, shape, samples)
+    return micrograph.name  # the sample stays on disk: nothing large travels back from a worker
 
 
 def normalize_and_write(path: Path, *, geometry: Geometry, normalization: dict, scale: float, output_dir: Path,
