@@ -18,9 +18,10 @@ import starfile
 from cryopick.cli.main import main
 from cryopick.config import ExtractConfig
 from cryopick.io.micrographs import write_mrc
+from cryopick.io.results import RESULTS_DIR
 from cryopick.synthetic import make_micrograph
 from cryopick.workflows.cluster import ClusterConfig
-from cryopick.workflows.extract import RESULTS_DIR, run_extract
+from cryopick.workflows.extract import run_extract
 
 distributed = pytest.importorskip("distributed")
 

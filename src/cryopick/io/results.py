@@ -18,6 +18,8 @@ from cryopick.io._atomic import atomic_path, atomic_write_text
 from cryopick.io.model_files import file_sha256
 
 SIDECAR_FORMAT = "cryopick-result"
+#: where a step keeps its per-micrograph results, beside its output
+RESULTS_DIR = ".cryopick-results"
 
 
 def fingerprint(parts: dict) -> str:

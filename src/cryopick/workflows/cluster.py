@@ -54,9 +54,24 @@ def dask_client(config: ClusterConfig) -> Iterator[Any]:
         yield client
 
 
+@contextlib.contextmanager
+def optional_dask_client(config: ClusterConfig) -> Iterator[Any]:
+    """A Dask client when the config asks for one, else None (run in this process)."""
+    if not config.distributed:
+        yield None
+        return
+    with dask_client(config) as client:
+        yield client
+
+
 def map_on_cluster(client: Any, function: Callable[..., Any], items: Iterable[Any], *, desc: str, quiet: bool,
                    **shared: Any) -> Iterator[Any]:
-    """Results as tasks finish. ``shared`` values are sent to every worker once (broadcast)."""
+    """Results as tasks finish: on Dask (``shared`` values sent to every worker once), or one
+    after another in this process when ``client`` is None."""
+    if client is None:
+        for item in tqdm(list(items), desc=desc, unit="mic", disable=quiet, leave=False):
+            yield function(item, **shared)
+        return
     futures_of_shared = {key: client.scatter(value, broadcast=True, hash=False) for key, value in shared.items()}
     futures = client.map(function, list(items), pure=False, **futures_of_shared)
     from distributed import as_completed

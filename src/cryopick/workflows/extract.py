@@ -37,7 +37,7 @@ from cryopick.io.coordinates import describe_output, format_of, write_coordinate
 from cryopick.io.manifest import manifest_path, read_manifest
 from cryopick.io.micrographs import MICROGRAPH_SUFFIXES, find_micrographs, read_micrograph
 from cryopick.io.model_files import CONFIG_NAME, load_model
-from cryopick.io.results import ResultStore, fingerprint
+from cryopick.io.results import RESULTS_DIR, ResultStore, fingerprint
 from cryopick.models import PickerNet
 from cryopick.picks import Picks
 from cryopick.preprocess.fourier import fourier_crop
@@ -49,7 +49,6 @@ from cryopick.workflows.sources import is_preprocessed, micrograph_infos
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RESULTS_DIR = ".cryopick-results"
 
 
 @dataclass(frozen=True)

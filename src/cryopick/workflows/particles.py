@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from cryopick.config import ParticlesConfig
 from cryopick.errors import InputError
@@ -15,15 +14,14 @@ from cryopick.io.coordinates import read_all_picks
 from cryopick.io.manifest import read_manifest
 from cryopick.io.micrographs import find_micrographs, read_micrograph
 from cryopick.io.particle_stacks import Optics, write_mrcs, write_particles_star
-from cryopick.io.results import ResultStore, fingerprint
+from cryopick.io.results import RESULTS_DIR, ResultStore, fingerprint
 from cryopick.particles.boxes import box_corners, cut_boxes, inside, normalize_boxes
-from cryopick.workflows.cluster import ClusterConfig, dask_client, map_on_cluster
+from cryopick.workflows.cluster import ClusterConfig, map_on_cluster, optional_dask_client
 from cryopick.workflows.sources import is_preprocessed
 
 log = logging.getLogger(__name__)
 STACK_DIR = "Particles"
 STAR_NAME = "particles.star"
-RESULTS_DIR = ".cryopick-results"
 
 
 @dataclass(frozen=True)
@@ -91,15 +89,10 @@ def run_particles(config: ParticlesConfig, picks_paths: list[Path], micrograph_i
     todo = [t for t in tasks if not store.is_done(t.name, t.settings, t.micrograph)]
     if len(todo) < len(tasks):
         log.info("%d of %d micrographs already done by an earlier run", len(tasks) - len(todo), len(tasks))
-    cluster = cluster or ClusterConfig()
-    if cluster.distributed:
-        with dask_client(cluster) as client:
-            for _ in map_on_cluster(client, cut_micrograph, todo, desc="particles", quiet=quiet, config=config,
-                                    output_dir=output_dir):
-                pass
-    else:
-        for task in tqdm(todo, desc="particles", unit="mic", disable=quiet, leave=False):
-            cut_micrograph(task, config=config, output_dir=output_dir)
+    with optional_dask_client(cluster or ClusterConfig()) as client:
+        for _ in map_on_cluster(client, cut_micrograph, todo, desc="particles", quiet=quiet, config=config,
+                                output_dir=output_dir):
+            pass
     return _write_star(config, tasks, store, output_dir, picks_paths[0])
 
 

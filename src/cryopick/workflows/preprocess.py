@@ -1,23 +1,20 @@
 """``run_preprocess``: micrographs in, downsampled and normalised float32 MRC + manifest out."""
 
-import contextlib
 import dataclasses
 import logging
 import zlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from tqdm.auto import tqdm
 
 from cryopick import __version__
 from cryopick.config import Geometry, PreprocessConfig, choose_downsample_factor
 from cryopick.errors import ConfigError, InputError
 from cryopick.io.manifest import MicrographRecord, PreprocessManifest, write_manifest
 from cryopick.io.micrographs import Micrograph, read_micrograph, write_mrc
-from cryopick.io.results import ResultStore, fingerprint
+from cryopick.io.results import RESULTS_DIR, ResultStore, fingerprint
 from cryopick.preprocess.fourier import fourier_crop
 from cryopick.preprocess.gmm import (
     GmmParams,
@@ -27,11 +24,9 @@ from cryopick.preprocess.gmm import (
     normalize_gmm,
     sample_pixels,
 )
-from cryopick.workflows.cluster import ClusterConfig, dask_client, map_on_cluster
+from cryopick.workflows.cluster import ClusterConfig, map_on_cluster, optional_dask_client
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-RESULTS_DIR = ".cryopick-results"
 
 
 def resolve_pixel_size(micrograph: Micrograph, override_A: float | None) -> float:
@@ -111,15 +106,6 @@ def normalize_and_write(path: Path, *, geometry: Geometry, normalization: dict, 
     return path.stem, shape, float(scale), float(offset)
 
 
-def _each(function: Callable[..., T], items: list[Any], cluster: ClusterConfig, client: Any, desc: str, quiet: bool,
-          **shared: Any) -> Iterator[T]:
-    if client is not None:
-        yield from map_on_cluster(client, function, items, desc=desc, quiet=quiet, **shared)
-        return
-    for item in tqdm(items, desc=desc, unit="mic", disable=quiet, leave=False):
-        yield function(item, **shared)
-
-
 def run_preprocess(
     config: PreprocessConfig, micrograph_paths: list[Path], output_dir: Path, *, quiet: bool = False,
     cluster: ClusterConfig | None = None,
@@ -139,13 +125,11 @@ def run_preprocess(
     n_samples = max(1000, min(config.gmm_samples_per_micrograph, config.gmm_samples_total // len(micrograph_paths)))
     results_dir = output_dir / RESULTS_DIR
     store = ResultStore(results_dir)
-    cluster = cluster or ClusterConfig()
-    with contextlib.ExitStack() as stack:
-        client = stack.enter_context(dask_client(cluster)) if cluster.distributed else None
+    with optional_dask_client(cluster or ClusterConfig()) as client:
         sample_settings = fingerprint({"config": dataclasses.asdict(config), "geometry": geometry.to_json(),
                                        "n_samples": n_samples})
         todo = [p for p in micrograph_paths if not store.is_done(f"{p.stem}.sample", sample_settings, p)]
-        for _ in _each(sample_micrograph, todo, cluster, client, "read+sample", quiet, config=config,
+        for _ in map_on_cluster(client, sample_micrograph, todo, desc="read+sample", quiet=quiet, config=config,
                        geometry=geometry, n_samples=n_samples, results_dir=results_dir, settings=sample_settings):
             pass
         sampled = [store.read(f"{p.stem}.sample") for p in micrograph_paths]
@@ -167,7 +151,7 @@ def run_preprocess(
             log.info("%d of %d micrographs already written by an earlier run", len(micrograph_paths) - len(todo),
                      len(micrograph_paths))
         tasks = [(p, settings[p.stem], scales[p.stem]) for p in todo]
-        for _ in _each(_normalize_task, tasks, cluster, client, "normalise+write", quiet, geometry=geometry,
+        for _ in map_on_cluster(client, _normalize_task, tasks, desc="normalise+write", quiet=quiet, geometry=geometry,
                        normalization=normalization, output_dir=output_dir, results_dir=results_dir):
             pass
     records: dict[str, MicrographRecord] = {}
