@@ -15,6 +15,9 @@ Objective = Literal["pn", "nnpu", "ge-kl", "ge-binomial"]
 OBJECTIVES: tuple[str, ...] = ("pn", "nnpu", "ge-kl", "ge-binomial")
 #: The paper's default weight of the criterion term for each objective (unused by pn and nnpu).
 DEFAULT_OBJECTIVE_WEIGHT: dict[str, float] = {"pn": 1.0, "nnpu": 1.0, "ge-kl": 10.0, "ge-binomial": 1.0}
+#: ``--autoencoder auto``: the paper's finding, weight 10 / N up to this many labels, none above.
+AUTOENCODER_AUTO_MAX_LABELS = 250
+AutoencoderWeight = float | Literal["auto"]
 #: A particle narrower than this many working pixels cannot be told from noise by the network.
 MIN_PARTICLE_DIAMETER_PX = 3.0
 
@@ -112,6 +115,39 @@ class PreprocessConfig:
             raise ConfigError("gmm_samples_per_micrograph must be >= 100")
 
 
+def check_autoencoder_weight(weight: AutoencoderWeight) -> None:
+    if weight == "auto":
+        return
+    if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+        raise ConfigError(f"autoencoder weight must be 'auto' or a number >= 0, got {weight!r}")
+
+
+def resolve_autoencoder_weight(weight: AutoencoderWeight, n_labeled: int) -> float:
+    """``auto``: 10 / N for N <= 250 labelled particles, else 0 (the paper's Figure 5 finding)."""
+    if weight == "auto":
+        return 10.0 / n_labeled if 0 < n_labeled <= AUTOENCODER_AUTO_MAX_LABELS else 0.0
+    return float(weight)
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    """Cross-validation over the training micrographs to choose what users would otherwise guess."""
+
+    k_fold: int
+    expected_particles_per_micrograph: tuple[float, ...]
+    autoencoder_weight: tuple[AutoencoderWeight, ...]
+
+    def __post_init__(self) -> None:
+        if self.k_fold < 2:
+            raise ConfigError(f"--k-fold must be >= 2, got {self.k_fold}")
+        if not self.expected_particles_per_micrograph or not self.autoencoder_weight:
+            raise ConfigError("tuning needs at least one value of each setting")
+        for count in self.expected_particles_per_micrograph:
+            _positive("expected_particles_per_micrograph", count)
+        for weight in self.autoencoder_weight:
+            check_autoencoder_weight(weight)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     expected_particles_per_micrograph: float
@@ -127,6 +163,7 @@ class TrainConfig:
     positive_fraction: float = 1 / 16
     learning_rate: float = 2e-4
     weight_decay: float = 0.0
+    autoencoder_weight: AutoencoderWeight = 0.0  # "auto": 10 / N labels for N <= 250, else 0
     patience_epochs: int | None = 4  # None: no early stopping
     seed: int = 0
     device: str = "auto"
@@ -140,6 +177,7 @@ class TrainConfig:
             raise ConfigError(f"unknown objective {self.objective!r}: use one of {OBJECTIVES}")
         if self.objective_weight is not None:
             _positive("objective_weight", self.objective_weight)
+        check_autoencoder_weight(self.autoencoder_weight)
         if self.num_labeled is not None and self.num_labeled < 1:
             raise ConfigError(f"num_labeled must be >= 1, got {self.num_labeled}")
         if not 0 <= self.validation_fraction < 1:
@@ -155,6 +193,9 @@ class TrainConfig:
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.patience_epochs is not None and self.patience_epochs < 1:
             raise ConfigError(f"patience must be >= 1 epoch, got {self.patience_epochs}")
+
+    def resolved_autoencoder_weight(self, n_labeled: int) -> float:
+        return resolve_autoencoder_weight(self.autoencoder_weight, n_labeled)
 
     @property
     def resolved_objective_weight(self) -> float:

@@ -20,7 +20,7 @@ def _train(data: Path, output: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "cryopick.cli.main", "train", "--micrographs", str(data / "work"),
             "--particles", str(data / "train.txt"), "-n", "25", "--num-labeled", "40", "--epochs", "6",
             "--steps-per-epoch", "15", "--batch-size", "64", "--units", "8", "--patience", "10",
-            "--validation-fraction", "0.25",
+            "--validation-fraction", "0.25", "--autoencoder", "0.5",  # the decoder's state is resumed too
             "-o", str(output), "-q", *extra]
 
 

@@ -19,6 +19,15 @@ def positive_float(text: str) -> float:
     return value
 
 
+def autoencoder_weight(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    value = _parsed(text, float, "a number or auto")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be auto or a number >= 0")
+    return value
+
+
 def finite_float(text: str) -> float:
     value = _parsed(text, float, "a number")
     if not math.isfinite(value):

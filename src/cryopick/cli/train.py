@@ -11,12 +11,21 @@ Example usage:
       --expected-particles-per-micrograph 150 -o model/
   cryopick train --micrographs work/ --particles labels.txt --expected-particles-per-micrograph 150 \
       --num-labeled 100 --model resnet8 --epochs 20 -o model/
+  # 30 labels: add the autoencoder term, and let 3-fold cross-validation choose the count
+  cryopick train --micrographs work/ --particles labels.star -n 100 200 400 --autoencoder 0 auto \
+      --k-fold 3 -o model/
+
+Objectives (--objective): pn treats every unlabelled region as negative; nnpu is the non-negative
+PU risk (Kiryo et al. 2017); ge-kl and ge-binomial fit the labelled positives and ask that the
+share of positives the classifier finds among the unlabelled regions match the prior set by
+--expected-particles-per-micrograph (ge-binomial, the default, compares the whole count
+distribution of each minibatch with a binomial, and is the one the Topaz paper found best).
 """
 
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import fraction, positive_float, positive_int
+from cryopick.cli.arguments import autoencoder_weight, fraction, positive_float, positive_int
 from cryopick.config import OBJECTIVES
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
@@ -32,8 +41,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--particles-format", choices=FORMATS, default=None,
                         help=f"format of --particles (default: from the suffix): {FORMAT_HELP}")
     parser.add_argument("-o", "--output", type=Path, required=True, help="model directory to write")
-    parser.add_argument("-n", "--expected-particles-per-micrograph", type=positive_float, required=True,
-                        help="how many particles a micrograph holds on average, labelled or not")
+    parser.add_argument("-n", "--expected-particles-per-micrograph", type=positive_float, nargs="+", required=True,
+                        metavar="N", help="how many particles a micrograph holds on average, labelled or not; sets "
+                                          "the class prior. With --k-fold, several values to choose among (one value "
+                                          "N: N/2, N and 2N are tried)")
     parser.add_argument("--num-labeled", type=positive_int, default=None,
                         help="use a random subset of this many labels (default: all)")
     parser.add_argument("--model", choices=("conv3", "resnet8"), default="conv3",
@@ -42,9 +53,22 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--units", type=positive_int, default=32,
                         help="filters in the first layer; later layers scale with it (default: %(default)s)")
     parser.add_argument("--objective", choices=OBJECTIVES, default="ge-binomial",
-                        help="pn, nnpu, ge-kl or ge-binomial (default: %(default)s)")
+                        help="pn: unlabelled as negative; nnpu: non-negative PU risk; ge-kl, ge-binomial: "
+                             "positives plus a match of the unlabelled positive share to the prior (see below) "
+                             "(default: %(default)s)")
     parser.add_argument("--objective-weight", type=positive_float, default=None,
                         help="weight of the GE term (default: 1 for ge-binomial, 10 for ge-kl)")
+    parser.add_argument("--autoencoder", type=autoencoder_weight, nargs="+", default=[0.0], metavar="GAMMA",
+                        help="weight of the autoencoder term (a decoder reconstructs each region from the "
+                             "features; helps with few labels): a number >= 0, or auto = 10/N for N <= 250 "
+                             "labelled particles and 0 above (the paper's finding). With --k-fold, several "
+                             "values to choose among, e.g. --autoencoder 0 auto (default: 0)")
+    parser.add_argument("--k-fold", type=positive_int, default=None, metavar="K",
+                        help="first choose --expected-particles-per-micrograph and --autoencoder by K-fold "
+                             "cross-validation: the labelled micrographs in K groups, each held out in turn, "
+                             "scored by AP against its labels; prints the table (also OUTPUT/tuning.csv) and "
+                             "trains the final model on all labels with the best setting. Costs K x settings "
+                             "extra trainings")
     parser.add_argument("--label-radius-px", type=positive_float, default=3.0,
                         help="working pixels around each label that count as positive (default: %(default)s)")
     parser.add_argument("--validation-fraction", type=fraction, default=0.0,
@@ -74,11 +98,22 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from cryopick.config import TrainConfig
+    from cryopick.config import TrainConfig, TuningConfig
+    from cryopick.errors import ConfigError
     from cryopick.workflows.train import run_train
 
+    tuning = None
+    counts = list(args.expected_particles_per_micrograph)
+    if args.k_fold is not None:
+        if len(counts) == 1:
+            counts = [counts[0] / 2, counts[0], counts[0] * 2]
+        tuning = TuningConfig(k_fold=args.k_fold, expected_particles_per_micrograph=tuple(counts),
+                              autoencoder_weight=tuple(args.autoencoder))
+    elif len(counts) > 1 or len(args.autoencoder) > 1:
+        raise ConfigError("several values of --expected-particles-per-micrograph or --autoencoder need "
+                          "--k-fold K to choose among them")
     config = TrainConfig(
-        expected_particles_per_micrograph=args.expected_particles_per_micrograph,
+        expected_particles_per_micrograph=counts[0], autoencoder_weight=args.autoencoder[0],
         model=args.model, objective=args.objective, objective_weight=args.objective_weight,
         label_radius_px=args.label_radius_px, num_labeled=args.num_labeled,
         validation_fraction=args.validation_fraction, epochs=args.epochs,
@@ -88,5 +123,6 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, extra={"units": args.units},
     )
     run_train(config, args.micrographs, args.particles, args.output, particles_format=args.particles_format,
-              quiet=args.progress_disabled, command=["cryopick", *sys.argv[1:]], resume=args.resume)
+              quiet=args.progress_disabled, command=["cryopick", *sys.argv[1:]], resume=args.resume,
+              tuning=tuning)
     return 0

@@ -3,9 +3,10 @@
 from cryopick.models.networks import (
     MODEL_NAMES,
     PickerNet,
+    RegionDecoder,
     build_model,
     dense_mode,
     receptive_field_px,
 )
 
-__all__ = ["MODEL_NAMES", "PickerNet", "build_model", "dense_mode", "receptive_field_px"]
+__all__ = ["MODEL_NAMES", "PickerNet", "RegionDecoder", "build_model", "dense_mode", "receptive_field_px"]

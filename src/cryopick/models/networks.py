@@ -152,6 +152,36 @@ def _resnet8(units: int = 32) -> PickerNet:
     return PickerNet(encoder, 2 * units, "resnet8", {"units": units})
 
 
+class RegionDecoder(nn.Module):
+    """Transposed convolutions from a region's encoder features (1x1 spatially, as the encoder
+    sees a crop one receptive field wide) back to the region, for the autoencoder term.
+
+    The paper's stack (4x4 to 128, 4x4/2 to 64, 4x4/2 to 32, 3x3/2 to 1) reaches 45 px; for wider
+    receptive fields more 4x4/2 layers at 32 are inserted until the output covers the crop, which
+    is then the output's centre. Only training uses it; it is not saved with the picker.
+    """
+
+    def __init__(self, feature_channels: int, crop_px: int) -> None:
+        super().__init__()
+        self.crop_px = crop_px
+
+        def unit(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+            return [nn.ConvTranspose2d(c_in, c_out, 4, stride=stride, bias=False), nn.BatchNorm2d(c_out),
+                    nn.LeakyReLU(0.2)]
+
+        layers = [*unit(feature_channels, 128, 1), *unit(128, 64, 2), *unit(64, 32, 2)]
+        size_px = 22  # after the three units above, from 1x1
+        while 2 * (size_px - 1) + 3 < crop_px:
+            layers += unit(32, 32, 2)
+            size_px = 2 * (size_px - 1) + 4
+        layers.append(nn.ConvTranspose2d(32, 1, 3, stride=2))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, crop, crop) reconstructions from (batch, channels, 1, 1) features."""
+        return _centre_crop(self.layers(features), self.crop_px, self.crop_px)
+
+
 _REGISTRY: dict[str, Callable[..., PickerNet]] = {"conv3": _conv3, "resnet8": _resnet8}
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 

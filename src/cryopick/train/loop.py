@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from cryopick.models import PickerNet
+from cryopick.models import PickerNet, RegionDecoder
 from cryopick.pu import OBJECTIVE_FUNCTIONS
 from cryopick.train.sampler import CropSampler
 
@@ -40,6 +40,7 @@ class TrainingState:
     history: list[EpochRecord]
     sampler_rng: dict[str, Any]
     torch_rng: torch.Tensor
+    decoder: dict[str, torch.Tensor] | None = None
 
 
 @dataclass
@@ -71,8 +72,15 @@ def fit(
     quiet: bool = False,
     resume: TrainingState | None = None,
     on_epoch_end: Callable[[TrainingState], None] | None = None,
+    decoder: RegionDecoder | None = None,
+    autoencoder_weight: float = 0.0,
 ) -> TrainResult:
     """Train ``model`` in place; return the state with the best held-out AP (or the last).
+
+    With a ``decoder`` and ``autoencoder_weight`` > 0, each step also adds ``autoencoder_weight``
+    times the squared error of reconstructing each crop of the minibatch from the encoder's
+    features (summed over the crop's pixels, averaged over crops, the scale the paper's 10/N
+    assumes): the autoencoder term, which shapes the features with the unlabelled data too.
 
     ``on_epoch_end`` receives the full state after each epoch (to checkpoint it); passing such a
     state back as ``resume`` continues exactly as if training had never stopped.
@@ -80,7 +88,13 @@ def fit(
     torch.manual_seed(seed)
     loss_function = OBJECTIVE_FUNCTIONS[objective]
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    parameters = list(model.parameters())
+    use_decoder = decoder is not None and autoencoder_weight > 0
+    if use_decoder:
+        assert decoder is not None
+        decoder.to(device)
+        parameters += list(decoder.parameters())
+    optimizer = torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay)
     history: list[EpochRecord] = []
     best_state = copy.deepcopy(model.state_dict())
     best_ap: float | None = None
@@ -89,6 +103,9 @@ def fit(
     first_epoch = 1
     if resume is not None:
         model.load_state_dict(resume.model)
+        if use_decoder and resume.decoder is not None:
+            assert decoder is not None
+            decoder.load_state_dict(resume.decoder)
         optimizer.load_state_dict(resume.optimizer)
         best_state = copy.deepcopy(resume.best_state)
         best_ap, best_epoch = resume.best_validation_ap, resume.best_epoch
@@ -108,13 +125,21 @@ def fit(
                 break
             started = time.perf_counter()
             model.train()
+            if use_decoder:
+                assert decoder is not None
+                decoder.train()
             losses = torch.zeros(steps_per_epoch)
             for step in range(steps_per_epoch):
                 crops, labels = sampler.minibatch(batch_size, positive_fraction)
                 crops = crops.to(device, non_blocking=True)
                 labels = labels.to(device, non_blocking=True)
-                logits = model(crops).reshape(-1)
+                features = model.features(crops)
+                logits = model.classifier(features).reshape(-1)
                 loss = loss_function(logits, labels, pi_u=pi_u, weight=objective_weight)
+                if use_decoder:
+                    assert decoder is not None
+                    squared_error = (decoder(features) - crops) ** 2
+                    loss = loss + autoencoder_weight * squared_error.flatten(1).sum(1).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -143,6 +168,7 @@ def fit(
                     epoch, copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()),
                     best_state, best_ap, best_epoch, epochs_without_gain, list(history),
                     copy.deepcopy(sampler.rng.bit_generator.state), torch.get_rng_state(),
+                    copy.deepcopy(decoder.state_dict()) if use_decoder and decoder is not None else None,
                 ))
             if patience_epochs is not None and epochs_without_gain >= patience_epochs:
                 log.info("no held-out gain for %d epochs: stopping early", epochs_without_gain)

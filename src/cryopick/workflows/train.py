@@ -1,31 +1,36 @@
 """``run_train``: preprocessed micrographs + labelled centres in, a model directory out."""
 
+import itertools
+import json
 import logging
 import shutil
 import sys
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from cryopick import __version__
-from cryopick.config import TrainConfig
+from cryopick.config import Geometry, TrainConfig, TuningConfig
 from cryopick.errors import ConfigError, InputError
 from cryopick.evaluate.matching import match_picks
 from cryopick.evaluate.metrics import precision_recall
 from cryopick.extract.nms import non_maximum_suppression
 from cryopick.extract.rescale import to_working_px
 from cryopick.extract.scoring import score_micrographs
+from cryopick.io._atomic import atomic_write_text
 from cryopick.io.coordinates import coordinate_files, read_picks
 from cryopick.io.manifest import PreprocessManifest, read_manifest
 from cryopick.io.micrographs import read_micrograph
 from cryopick.io.model_files import file_sha256, load_latest_checkpoint, save_checkpoint
-from cryopick.models import PickerNet, build_model
+from cryopick.models import PickerNet, RegionDecoder, build_model
 from cryopick.picks import Picks
 from cryopick.pu import class_prior, unlabelled_prior
-from cryopick.train.loop import EpochRecord, TrainingState, fit
+from cryopick.train.loop import EpochRecord, TrainingState, TrainResult, fit
 from cryopick.train.sampler import CropSampler, LabelledMicrograph
 from cryopick.workflows.device import resolve_device
 from cryopick.workflows.modelio import save_picker
@@ -115,6 +120,8 @@ def _state_to_bundle(state: TrainingState, identity: dict[str, Any]) -> tuple[di
     tensors: dict[str, np.ndarray] = {"torch_rng": state.torch_rng.numpy()}
     tensors.update({f"model.{k}": v.detach().cpu().numpy() for k, v in state.model.items()})
     tensors.update({f"best.{k}": v.detach().cpu().numpy() for k, v in state.best_state.items()})
+    if state.decoder is not None:
+        tensors.update({f"decoder.{k}": v.detach().cpu().numpy() for k, v in state.decoder.items()})
     for index, slots in state.optimizer["state"].items():
         for key, value in slots.items():
             tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().numpy()
@@ -142,7 +149,158 @@ def _state_from_bundle(tensors: dict[str, np.ndarray], record: dict[str, Any]) -
         best_epoch=int(record["best_epoch"]), epochs_without_gain=int(record["epochs_without_gain"]),
         history=[EpochRecord(**h) for h in record["history"]], sampler_rng=record["sampler_rng"],
         torch_rng=torch.from_numpy(tensors["torch_rng"].copy()),
+        decoder=part("decoder.") or None,
     )
+
+
+@dataclass(frozen=True)
+class FittedPicker:
+    model: PickerNet  # trained in place; ``result.best_state`` is what gets saved
+    result: TrainResult
+    pi: float
+    pi_u: float
+    autoencoder_weight: float
+
+
+def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validation_set: list[LabelledMicrograph],
+               *, n_labeled: int, geometry: Geometry, device: torch.device, quiet: bool,
+               resume: TrainingState | None = None,
+               on_epoch_end: Callable[[TrainingState], None] | None = None) -> FittedPicker:
+    """One model from labelled micrographs in memory: the prior from the expected count, the
+    autoencoder weight from the label count, then the optimisation loop."""
+    torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
+    model = build_model(config.model, **config.extra)
+    sampler = CropSampler(train_set, crop_px=model.receptive_field_px,
+                          label_radius_px=config.label_radius_px, seed=config.seed)
+    pixels_per_micrograph = sampler.total_pixels / len(train_set)
+    pi = class_prior(expected_particles_per_micrograph=config.expected_particles_per_micrograph,
+                     label_radius_px=config.label_radius_px, pixels_per_micrograph=pixels_per_micrograph)
+    pi_u = unlabelled_prior(pi=pi, labelled_positive_pixels=sampler.labelled_positive_pixels,
+                            total_pixels=sampler.total_pixels)
+    autoencoder_weight = config.resolved_autoencoder_weight(n_labeled)
+    decoder = RegionDecoder(model.feature_channels, model.receptive_field_px) if autoencoder_weight > 0 else None
+    log.info("class prior pi = %.4g, among unlabelled pi_U = %.4g (objective %s, autoencoder weight %.4g)",
+             pi, pi_u, config.objective, autoencoder_weight)
+    validate = None
+    if validation_set and any(len(m.centres_px) for m in validation_set):
+        def validate(net: PickerNet) -> float:
+            return held_out_ap(net, [m.image for m in validation_set], [m.centres_px for m in validation_set],
+                               radius_px=geometry.particle_radius_px, device=device)
+    result = fit(
+        model, sampler, objective=config.objective, pi_u=pi_u,
+        objective_weight=config.resolved_objective_weight, epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch, batch_size=config.batch_size,
+        positive_fraction=config.positive_fraction, learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay, device=device, seed=config.seed, validate=validate,
+        patience_epochs=config.patience_epochs, quiet=quiet, resume=resume, on_epoch_end=on_epoch_end,
+        decoder=decoder, autoencoder_weight=autoencoder_weight,
+    )
+    return FittedPicker(model, result, pi, pi_u, autoencoder_weight)
+
+
+def assign_folds(labelled_names: list[str], k_fold: int, seed: int) -> list[list[str]]:
+    """Whole micrographs in ``k_fold`` groups of near-equal size, at random but reproducibly."""
+    order = np.random.default_rng(seed + 2).permutation(len(labelled_names))
+    return [sorted(labelled_names[i] for i in order[fold::k_fold]) for fold in range(k_fold)]
+
+
+TUNING_NAME = "tuning"
+
+
+def cross_validate(config: TrainConfig, tuning: TuningConfig, micrographs: dict[str, LabelledMicrograph],
+                   geometry: Geometry, device: torch.device, *, quiet: bool) -> list[dict[str, Any]]:
+    """Held-out AP of every setting in the grid on each of ``k_fold`` folds of the labelled
+    micrographs (a fold's labels are the only truth it has, so the AP counts unlabelled particles
+    as false picks: fine for ranking settings, not an absolute figure)."""
+    labelled = [name for name, m in micrographs.items() if len(m.centres_px)]
+    if len(labelled) < tuning.k_fold:
+        raise ConfigError(f"--k-fold {tuning.k_fold} needs at least {tuning.k_fold} micrographs with labels; "
+                          f"only {len(labelled)} have any")
+    folds = assign_folds(labelled, tuning.k_fold, config.seed)
+    grid = list(itertools.product(tuning.expected_particles_per_micrograph, tuning.autoencoder_weight))
+    progress = tqdm(total=len(grid) * len(folds), desc="k-fold", unit="model", disable=quiet,
+                    dynamic_ncols=True, leave=False)
+    rows = []
+    try:
+        for expected, autoencoder in grid:
+            setting = replace(config, expected_particles_per_micrograph=expected, autoencoder_weight=autoencoder,
+                              validation_fraction=0.0)
+            fold_ap: list[float] = []
+            error = None
+            for held_out in folds:
+                train_set = [m for name, m in micrographs.items() if name not in held_out]
+                test_set = [micrographs[name] for name in held_out]
+                n_labeled = sum(len(m.centres_px) for m in train_set)
+                try:
+                    fitted = fit_picker(setting, train_set, [], n_labeled=n_labeled, geometry=geometry,
+                                        device=device, quiet=True)
+                except ConfigError as refused:  # e.g. this count leaves pi_U <= 0
+                    error = str(refused)
+                    progress.update(len(folds) - len(fold_ap))
+                    break
+                fold_ap.append(held_out_ap(fitted.model, [m.image for m in test_set],
+                                           [m.centres_px for m in test_set],
+                                           radius_px=geometry.particle_radius_px, device=device))
+                progress.update(1)
+            valid = error is None
+            rows.append({
+                "expected_particles_per_micrograph": expected, "autoencoder_weight": autoencoder,
+                "fold_ap": fold_ap if valid else [],
+                "mean_ap": float(np.mean(fold_ap)) if valid else None,
+                "sd_ap": float(np.std(fold_ap, ddof=1)) if valid and len(fold_ap) > 1 else None,
+                "error": error,
+            })
+            log.info("k-fold: %g particles per micrograph, autoencoder %s: %s", expected, autoencoder,
+                     f"AP {rows[-1]['mean_ap']:.4f} +- {rows[-1]['sd_ap'] or 0:.4f}" if valid else error)
+    finally:
+        progress.close()
+    if all(row["mean_ap"] is None for row in rows):
+        raise ConfigError(f"no setting could be trained in cross-validation: {rows[0]['error']}")
+    return rows
+
+
+def format_tuning_table(rows: list[dict[str, Any]], chosen: dict[str, Any]) -> str:
+    lines = ["particles/mic  autoencoder  held-out AP (mean +- sd over folds)"]
+    for row in rows:
+        mark = "  <- chosen" if row is chosen else ""
+        figure = (f"{row['mean_ap']:.4f} +- {row['sd_ap'] or 0:.4f}" if row["mean_ap"] is not None
+                  else f"not trainable: {row['error']}")
+        lines.append(f"{row['expected_particles_per_micrograph']:>13g}  {str(row['autoencoder_weight']):>11}  "
+                     f"{figure}{mark}")
+    return "\n".join(lines)
+
+
+def _tuning_results(config: TrainConfig, tuning: TuningConfig, micrographs: dict[str, LabelledMicrograph],
+                    geometry: Geometry, device: torch.device, output_dir: Path, *, identity: dict[str, Any],
+                    resume: bool, quiet: bool) -> dict[str, Any]:
+    """Cross-validate (or, resuming, reuse the saved table of the same inputs), choose the best
+    mean held-out AP, log the table and write it as tuning.csv and tuning.json."""
+    json_path = output_dir / f"{TUNING_NAME}.json"
+    if resume and json_path.exists():
+        saved = json.loads(json_path.read_text())
+        if saved.get("identity") == identity:
+            log.info("--resume: reusing the cross-validation table in %s", json_path)
+            return dict(saved["tuning"])
+    rows = cross_validate(config, tuning, micrographs, geometry, device, quiet=quiet)
+    chosen = max((row for row in rows if row["mean_ap"] is not None), key=lambda row: row["mean_ap"])
+    log.info("%d-fold cross-validation on the labelled micrographs:\n%s", tuning.k_fold,
+             format_tuning_table(rows, chosen))
+    record = {"k_fold": tuning.k_fold, "rows": rows, "chosen": chosen}
+    header = "expected_particles_per_micrograph,autoencoder_weight,mean_ap,sd_ap," + ",".join(
+        f"fold{i + 1}_ap" for i in range(tuning.k_fold)) + ",chosen\n"
+    table = "".join(_csv_row(row, row is chosen, tuning.k_fold) for row in rows)
+    atomic_write_text(output_dir / f"{TUNING_NAME}.csv", header + table)
+    atomic_write_text(json_path, json.dumps({"identity": identity, "tuning": record}, indent=1) + "\n")
+    return record
+
+
+def _csv_row(row: dict[str, Any], chosen: bool, k_fold: int) -> str:
+    def number(value: float | None) -> str:
+        return "" if value is None else f"{value:.6f}"
+
+    folds = [number(ap) for ap in row["fold_ap"]] + [""] * (k_fold - len(row["fold_ap"]))
+    return ",".join([f"{row['expected_particles_per_micrograph']:g}", str(row["autoencoder_weight"]),
+                     number(row["mean_ap"]), number(row["sd_ap"]), *folds, "yes" if chosen else "no"]) + "\n"
 
 
 def run_train(
@@ -155,10 +313,12 @@ def run_train(
     quiet: bool = False,
     command: list[str] | None = None,
     resume: bool = False,
+    tuning: TuningConfig | None = None,
 ) -> TrainSummary:
     """Train and save a model. With ``resume``, continue from the newest checkpoint in
     ``output_dir/checkpoint`` (written after every epoch) if it was made from the same inputs and
-    settings; the result is the same as an uninterrupted run."""
+    settings; the result is the same as an uninterrupted run. With ``tuning``, first choose the
+    expected count and autoencoder weight by k-fold cross-validation over the labelled micrographs."""
     manifest = read_manifest(preprocessed_dir)
     geometry = manifest.geometry
     label_files = coordinate_files(particles_paths, particles_format)
@@ -186,32 +346,26 @@ def run_train(
         ], axis=1)
         return LabelledMicrograph(image, centres)
 
-    train_set = [load(n) for n in train_names]
-    validation_set = [load(n) for n in validation_names]
+    all_loaded = {name: load(name) for name in micrograph_names}
+    train_set = [all_loaded[n] for n in train_names]
+    validation_set = [all_loaded[n] for n in validation_names]
     if not sum(len(m.centres_px) for m in train_set):
         raise InputError(label_files[0], "after subsampling, no labelled particle lies on a training "
                                          "micrograph: label more, or lower --validation-fraction")
-    torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
-    model = build_model(config.model, **config.extra)
-    sampler = CropSampler(train_set, crop_px=model.receptive_field_px,
-                          label_radius_px=config.label_radius_px, seed=config.seed)
-    pixels_per_micrograph = sampler.total_pixels / len(train_set)
-    pi = class_prior(expected_particles_per_micrograph=config.expected_particles_per_micrograph,
-                     label_radius_px=config.label_radius_px, pixels_per_micrograph=pixels_per_micrograph)
-    pi_u = unlabelled_prior(pi=pi, labelled_positive_pixels=sampler.labelled_positive_pixels,
-                            total_pixels=sampler.total_pixels)
-    log.info("class prior pi = %.4g, among unlabelled pi_U = %.4g (objective %s)", pi, pi_u, config.objective)
     device = resolve_device(config.device)
-    validate = None
-    if validation_set and any(len(m.centres_px) for m in validation_set):
-        def validate(net: PickerNet) -> float:
-            return held_out_ap(net, [m.image for m in validation_set], [m.centres_px for m in validation_set],
-                               radius_px=geometry.particle_radius_px, device=device)
-    checkpoint_dir = Path(output_dir) / CHECKPOINT_DIR
     config_record = asdict(config)
     config_record.pop("device")  # resuming on another device is fine
     identity = {"config": config_record, "particles_sha256": [file_sha256(path) for path in label_files],
                 "manifest_sha256": file_sha256(Path(preprocessed_dir) / "preprocess.json")}
+    tuning_record: dict[str, Any] | None = None
+    if tuning is not None:
+        identity["tuning"] = asdict(tuning)
+        tuning_record = _tuning_results(config, tuning, all_loaded, geometry, device, Path(output_dir),
+                                        identity=identity, resume=resume, quiet=quiet)
+        best = tuning_record["chosen"]
+        config = replace(config, expected_particles_per_micrograph=best["expected_particles_per_micrograph"],
+                         autoencoder_weight=best["autoencoder_weight"])
+    checkpoint_dir = Path(output_dir) / CHECKPOINT_DIR
     resume_state = None
     if resume:
         found = load_latest_checkpoint(checkpoint_dir)
@@ -230,14 +384,9 @@ def run_train(
         tensors, checkpoint_record = _state_to_bundle(state, identity)
         save_checkpoint(checkpoint_dir, state.epoch, tensors, checkpoint_record)
 
-    result = fit(
-        model, sampler, objective=config.objective, pi_u=pi_u,
-        objective_weight=config.resolved_objective_weight, epochs=config.epochs,
-        steps_per_epoch=config.steps_per_epoch, batch_size=config.batch_size,
-        positive_fraction=config.positive_fraction, learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay, device=device, seed=config.seed, validate=validate,
-        patience_epochs=config.patience_epochs, quiet=quiet, resume=resume_state, on_epoch_end=checkpoint,
-    )
+    fitted = fit_picker(config, train_set, validation_set, n_labeled=len(labels), geometry=geometry,
+                        device=device, quiet=quiet, resume=resume_state, on_epoch_end=checkpoint)
+    model, result, pi, pi_u = fitted.model, fitted.result, fitted.pi, fitted.pi_u
     if result.history and not np.isfinite(result.history[-1].loss):
         raise ConfigError("training diverged; lower --learning-rate")
     record: dict[str, Any] = {
@@ -247,7 +396,7 @@ def run_train(
         "normalization": manifest.normalization,
         "label_radius_px": config.label_radius_px,
         "objective": {"name": config.objective, "weight": config.resolved_objective_weight,
-                      "pi": pi, "pi_u": pi_u},
+                      "pi": pi, "pi_u": pi_u, "autoencoder_weight": fitted.autoencoder_weight},
         "training": {
             "config": asdict(config),
             "n_labeled": len(labels),
@@ -259,6 +408,8 @@ def run_train(
             "history": [asdict(h) for h in result.history],
         },
     }
+    if tuning_record is not None:
+        record["tuning"] = tuning_record
     save_picker(Path(output_dir), model, result.best_state, record)
     log.info("saved the model of epoch %d (held-out AP %s) to %s", result.best_epoch,
              "n/a" if result.best_validation_ap is None else f"{result.best_validation_ap:.4f}", output_dir)

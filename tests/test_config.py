@@ -1,0 +1,21 @@
+import pytest
+
+from cryopick.config import TrainConfig, TuningConfig, resolve_autoencoder_weight
+from cryopick.errors import ConfigError
+
+
+def test_autoencoder_auto_follows_the_paper() -> None:
+    assert resolve_autoencoder_weight("auto", 10) == pytest.approx(1.0)
+    assert resolve_autoencoder_weight("auto", 250) == pytest.approx(0.04)
+    assert resolve_autoencoder_weight("auto", 251) == 0.0
+    assert resolve_autoencoder_weight(0.3, 10) == 0.3
+    assert TrainConfig(expected_particles_per_micrograph=5, autoencoder_weight="auto").resolved_autoencoder_weight(
+        100) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("weight", [-1.0, float("nan"), "sometimes"])
+def test_bad_autoencoder_weights_are_refused(weight: object) -> None:
+    with pytest.raises(ConfigError, match="autoencoder weight"):
+        TrainConfig(expected_particles_per_micrograph=5, autoencoder_weight=weight)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="autoencoder weight"):
+        TuningConfig(k_fold=3, expected_particles_per_micrograph=(5.0,), autoencoder_weight=(weight,))  # type: ignore[arg-type]
