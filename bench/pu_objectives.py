@@ -10,7 +10,7 @@ with `--autoencoder auto` (10/N, which is off above 250, so those runs are not r
 scored by AP on the held-out test micrographs against their full reference. The expected count
 per micrograph is the dataset's (meta.json). Every run is one process with one thread, two runs at
 a time by default (--jobs), so the grid fits a 2-core machine; finished runs are appended to
-OUT/runs.csv and skipped when the command is run again.
+OUT/runs.csv and skipped when the command is run again with the same settings (others are refused).
 
 Writes OUT/runs.csv (one row per run), OUT/summary.csv (mean, sd over seeds) and OUT/figure5.png
 (mean +- sd); prints the table to stderr and one JSON line to stdout.
@@ -88,7 +88,8 @@ def _run(num_labeled: int, objective: str, autoencoder: bool, seed: int) -> dict
     train_s = time.perf_counter() - started
     ap = held_out_ap(fitted.model, [images[name] for name in test_names],
                      [_centres(_STATE["test"], name, factor) for name in test_names],
-                     radius_px=geometry.particle_radius_px, device=torch.device("cpu"))
+                     radius_px=geometry.particle_radius_px, device=torch.device("cpu"),
+                     output_stride=settings["score_stride_px"])
     return {"num_labeled": num_labeled, "num_labeled_used": len(labels), "objective": objective,
             "autoencoder": "auto" if autoencoder else "off", "autoencoder_weight": fitted.autoencoder_weight,
             "seed": seed, "average_precision": round(float(ap), 5), "train_s": round(train_s, 2)}
@@ -168,6 +169,9 @@ def main() -> None:
     parser.add_argument("--steps-per-epoch", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--score-stride-px", type=int, default=2, choices=(1, 2, 4),
+                        help="score every k-th working pixel of the test micrographs, as extract does "
+                             "(default: %(default)s, extract's default)")
     parser.add_argument("--downsample", type=int, default=None, help="default: cryopick's choice for the particle")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each (default: 2)")
     args = parser.parse_args()
@@ -183,7 +187,12 @@ def main() -> None:
         subprocess.run(command, check=True)
     settings = {"expected": float(meta["expected_particles_per_micrograph"]), "model": args.model,
                 "epochs": args.epochs, "steps": args.steps_per_epoch, "batch_size": args.batch_size,
-                "learning_rate": args.learning_rate}
+                "learning_rate": args.learning_rate, "score_stride_px": args.score_stride_px}
+    settings_path = args.out / "settings.json"
+    recorded = {**settings, "downsample": args.downsample}
+    if settings_path.exists() and json.loads(settings_path.read_text()) != recorded:
+        sys.exit(f"{args.out} holds runs made with other settings ({settings_path}); use another --out")
+    settings_path.write_text(json.dumps(recorded) + "\n")
     runs_path = args.out / "runs.csv"
     done: list[dict] = []
     if runs_path.exists():
@@ -224,6 +233,7 @@ def main() -> None:
     print(json.dumps({
         "bench": "pu_objectives", "dataset": meta["name"], "model": args.model,
         "updates": args.epochs * args.steps_per_epoch, "batch_size": args.batch_size, "seeds": args.seeds,
+        "score_stride_px": args.score_stride_px,
         "expected_particles_per_micrograph": settings["expected"], "wall_s": round(time.perf_counter() - started, 1),
         "summary": summary, "out": str(args.out),
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),

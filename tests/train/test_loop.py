@@ -39,6 +39,9 @@ def test_every_objective_learns_to_pick_held_out_micrographs(objective: str) -> 
     ap = held_out_ap(fitted.model, [m.image for m in test], [m.centres_px for m in test],
                      radius_px=geometry.particle_radius_px, device=torch.device("cpu"))
     assert ap > 0.7, f"{objective}: held-out AP {ap:.3f}"
+    strided = held_out_ap(fitted.model, [m.image for m in test], [m.centres_px for m in test],
+                          radius_px=geometry.particle_radius_px, device=torch.device("cpu"), output_stride=2)
+    assert strided == pytest.approx(ap, abs=0.05)  # as extract scores by default: every 2nd pixel
 
 
 def test_autoencoder_term_reconstructs_unseen_regions() -> None:

@@ -99,13 +99,15 @@ def split_micrographs(names: list[str], fraction: float, seed: int) -> tuple[lis
 
 
 def held_out_ap(model: PickerNet, images: list[np.ndarray], centres: list[np.ndarray], *,
-                radius_px: float, device: torch.device) -> float:
-    """AP of dense picks against the held-out micrographs' labels (in working pixels)."""
-    scores = score_micrographs(model, images, device=device)
+                radius_px: float, device: torch.device, output_stride: int = 1) -> float:
+    """AP of dense picks against the held-out micrographs' labels (in working pixels), scoring
+    every ``output_stride``-th pixel as extract does."""
+    scores = score_micrographs(model, images, device=device, output_stride=output_stride)
     all_scores, all_matched = [], []
     for score_map, truth in zip(scores, centres, strict=True):
-        rows, cols, values = non_maximum_suppression(score_map, radius_px=radius_px, threshold=-np.inf)
-        picked = np.stack([cols, rows], axis=1).astype(np.float64)
+        rows, cols, values = non_maximum_suppression(score_map, radius_px=radius_px / output_stride,
+                                                     threshold=-np.inf)
+        picked = np.stack([cols, rows], axis=1).astype(np.float64) * output_stride
         all_matched.append(match_picks(picked, truth[:, ::-1], values, radius=radius_px))
         all_scores.append(values)
     n_reference = sum(len(c) for c in centres)
