@@ -52,6 +52,9 @@ def test_k_fold_reports_the_table_and_trains_with_the_best_setting(
     assert record["training"]["config"]["expected_particles_per_micrograph"] == \
         chosen["expected_particles_per_micrograph"]
     assert "pi_U" in record["tuning"]["rows"][0]["error"]
+    runner_up = sorted(float(r["mean_ap"]) for r in rows[2:])[-2]
+    assert record["tuning"]["distinguishable"] == \
+        (float(best["mean_ap"]) - runner_up > float(best["sd_ap"]))
     run_log = (tmp_path / "model" / "run.log").read_text()  # the table is logged (stderr without -q)
     assert "2-fold cross-validation" in run_log
     assert "<- chosen" in run_log

@@ -287,7 +287,14 @@ def _tuning_results(config: TrainConfig, tuning: TuningConfig, micrographs: dict
     chosen = max((row for row in rows if row["mean_ap"] is not None), key=lambda row: row["mean_ap"])
     log.info("%d-fold cross-validation on the labelled micrographs:\n%s", tuning.k_fold,
              format_tuning_table(rows, chosen))
-    record = {"k_fold": tuning.k_fold, "rows": rows, "chosen": chosen}
+    others = [row["mean_ap"] for row in rows if row["mean_ap"] is not None and row is not chosen]
+    distinguishable = not others or chosen["mean_ap"] - max(others) > (chosen["sd_ap"] or 0.0)
+    if not distinguishable:
+        log.warning("k-fold: the best setting leads the next by %.4f AP, less than its spread over folds "
+                    "(%.4f): the labels cannot tell these settings apart; the choice is no better than the "
+                    "others (label more micrographs fully, or keep your own estimate)",
+                    chosen["mean_ap"] - max(others), chosen["sd_ap"] or 0.0)
+    record = {"k_fold": tuning.k_fold, "rows": rows, "chosen": chosen, "distinguishable": distinguishable}
     header = "expected_particles_per_micrograph,autoencoder_weight,mean_ap,sd_ap," + ",".join(
         f"fold{i + 1}_ap" for i in range(tuning.k_fold)) + ",chosen\n"
     table = "".join(_csv_row(row, row is chosen, tuning.k_fold) for row in rows)
