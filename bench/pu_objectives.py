@@ -59,8 +59,11 @@ def _load(preprocessed: str, dataset: str, settings: dict) -> None:
 
 
 def _centres(picks, name: str, factor: int) -> np.ndarray:
+    from cryopick.extract.rescale import to_working_px
+
     mine = picks.for_micrograph(name)
-    return np.stack([mine.y_orig_px / factor, mine.x_orig_px / factor], axis=1)
+    return np.stack([to_working_px(mine.y_orig_px, downsample_factor=factor),
+                     to_working_px(mine.x_orig_px, downsample_factor=factor)], axis=1)
 
 
 def _run(num_labeled: int, objective: str, autoencoder: bool, seed: int) -> dict:

@@ -1,5 +1,7 @@
 """``run_train``: preprocessed micrographs + labelled centres in, a model directory out."""
 
+import csv
+import io
 import itertools
 import json
 import logging
@@ -295,21 +297,24 @@ def _tuning_results(config: TrainConfig, tuning: TuningConfig, micrographs: dict
                     "others (label more micrographs fully, or keep your own estimate)",
                     chosen["mean_ap"] - max(others), chosen["sd_ap"] or 0.0)
     record = {"k_fold": tuning.k_fold, "rows": rows, "chosen": chosen, "distinguishable": distinguishable}
-    header = "expected_particles_per_micrograph,autoencoder_weight,mean_ap,sd_ap," + ",".join(
-        f"fold{i + 1}_ap" for i in range(tuning.k_fold)) + ",chosen\n"
-    table = "".join(_csv_row(row, row is chosen, tuning.k_fold) for row in rows)
-    atomic_write_text(output_dir / f"{TUNING_NAME}.csv", header + table)
+    atomic_write_text(output_dir / f"{TUNING_NAME}.csv", _tuning_csv(rows, chosen, tuning.k_fold))
     atomic_write_text(json_path, json.dumps({"identity": identity, "tuning": record}, indent=1) + "\n")
     return record
 
 
-def _csv_row(row: dict[str, Any], chosen: bool, k_fold: int) -> str:
+def _tuning_csv(rows: list[dict[str, Any]], chosen: dict[str, Any], k_fold: int) -> str:
     def number(value: float | None) -> str:
         return "" if value is None else f"{value:.6f}"
 
-    folds = [number(ap) for ap in row["fold_ap"]] + [""] * (k_fold - len(row["fold_ap"]))
-    return ",".join([f"{row['expected_particles_per_micrograph']:g}", str(row["autoencoder_weight"]),
-                     number(row["mean_ap"]), number(row["sd_ap"]), *folds, "yes" if chosen else "no"]) + "\n"
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["expected_particles_per_micrograph", "autoencoder_weight", "mean_ap", "sd_ap",
+                     *(f"fold{i + 1}_ap" for i in range(k_fold)), "chosen"])
+    for row in rows:
+        folds = [number(ap) for ap in row["fold_ap"]] + [""] * (k_fold - len(row["fold_ap"]))
+        writer.writerow([f"{row['expected_particles_per_micrograph']:g}", row["autoencoder_weight"],
+                         number(row["mean_ap"]), number(row["sd_ap"]), *folds, "yes" if row is chosen else "no"])
+    return text.getvalue()
 
 
 def run_train(
