@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from datasets import link_test_micrographs
+from measure import conv_flop, machine, matmul_gflops
 
 HERE = Path(__file__).resolve().parent
 PEER = HERE.parent.parent / "shared" / "bench" / "peer_topaz.sh"
@@ -54,31 +55,14 @@ def conv_throughput(model_dir: Path, micrograph: Path, stride: int) -> dict:
 
     from cryopick.extract.scoring import score_micrographs
     from cryopick.io.micrographs import read_micrograph
-    from cryopick.models import dense_mode
     from cryopick.preprocess.fourier import fourier_crop
     from cryopick.workflows.modelio import load_picker
 
     model, _, geometry = load_picker(model_dir)
     image = fourier_crop(read_micrograph(micrograph).array, geometry.downsample_factor)
     image = (image - image.mean()) / image.std()
-    flops = 0.0
-    half = model.receptive_field_px // 2
-    shapes: dict = {}
-
-    def count(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal flops
-        if isinstance(module, torch.nn.Conv2d):
-            k = module.kernel_size[0] * module.kernel_size[1]
-            flops += 2.0 * output.numel() * module.in_channels * k / module.groups
-            shapes[id(module)] = tuple(output.shape)
-
-    hooks = [m.register_forward_hook(count) for m in model.modules()]
-    padded = torch.nn.functional.pad(torch.from_numpy(image)[None, None], (half,) * 4)
     torch.set_num_threads(1)
-    with torch.inference_mode(), dense_mode(model, stride):
-        model(padded)
-    for hook in hooks:
-        hook.remove()
+    flop = conv_flop(model, image, stride)
     device = torch.device("cpu")
     score_micrographs(model, [image], device=device, output_stride=stride)  # warm-up
     repeats = 3
@@ -86,16 +70,11 @@ def conv_throughput(model_dir: Path, micrograph: Path, stride: int) -> dict:
     for _ in range(repeats):
         score_micrographs(model, [image], device=device, output_stride=stride)
     seconds = (time.perf_counter() - started) / repeats
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    a @ b
-    started = time.perf_counter()
-    for _ in range(5):
-        a @ b
-    matmul = 2 * 2048**3 / ((time.perf_counter() - started) / 5) / 1e9
-    achieved = flops / seconds / 1e9
-    return {"conv_gflop_per_micrograph": round(flops / 1e9, 2), "score_s_per_micrograph": round(seconds, 3),
-            "conv_gflops": round(achieved, 1), "matmul_gflops": round(matmul, 1),
-            "fraction_of_matmul": round(achieved / matmul, 3), "working_shape_px": list(image.shape),
+    matmul = matmul_gflops(device)
+    achieved = flop / seconds / 1e9
+    return {"conv_gflop_per_micrograph": round(flop / 1e9, 2), "score_s_per_micrograph": round(seconds, 3),
+            "conv_gflops": round(achieved, 1), "matmul_gflops": {k: round(v, 1) for k, v in matmul.items()},
+            "fraction_of_matmul": round(achieved / matmul["ceiling"], 3), "working_shape_px": list(image.shape),
             "score_stride_px": stride, "threads": 1}
 
 
@@ -188,7 +167,6 @@ def main() -> None:
             "train_s": round(default_s, 1),
             "ap": json.loads((work / "eval_default" / "metrics.json").read_text())["average_precision"]}
     throughput = conv_throughput(work / "model", test_dir / f"{test_names[0]}.mrc", stride=2)
-    import torch
 
     print(json.dumps({
         "bench": "compare_topaz", "dataset": args.dataset.name, "num_labeled": args.num_labeled,
@@ -205,7 +183,7 @@ def main() -> None:
             "ap_difference": round(ours["ap"] - peer["ap"], 4),
         },
         "throughput": throughput,
-        "machine": {"cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "machine": machine(),
         "work": str(work),
     }))
 

@@ -9,8 +9,6 @@ Each step runs as the CLI a user would run, in a child process; peak RSS is the 
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -19,14 +17,7 @@ import time
 from pathlib import Path
 
 from datasets import link_test_micrographs
-
-
-def machine() -> dict:
-    import torch
-
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+from measure import machine
 
 
 def cryopick(*args: str, quiet: bool) -> float:

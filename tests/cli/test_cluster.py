@@ -14,14 +14,17 @@ import mrcfile
 import numpy as np
 import pytest
 import starfile
+import torch
 
 from cryopick.cli.main import main
 from cryopick.config import ExtractConfig
+from cryopick.io.coordinates import read_picks
 from cryopick.io.micrographs import write_mrc
 from cryopick.io.results import RESULTS_DIR
+from cryopick.picks import Picks
 from cryopick.synthetic import make_micrograph
 from cryopick.workflows.cluster import ClusterConfig
-from cryopick.workflows.extract import run_extract
+from cryopick.workflows.extract import Extractor, run_extract
 
 distributed = pytest.importorskip("distributed")
 
@@ -170,6 +173,30 @@ def test_preprocess_and_particles_on_two_workers_match_in_process(picking: Path)
     assert stars[0]["rlnCoordinateX"].tolist() == stars[1]["rlnCoordinateX"].tolist()
     assert stars[0]["rlnImageName"].str.split("/").str[-1].tolist() == \
         stars[1]["rlnImageName"].str.split("/").str[-1].tolist()
+
+
+@pytest.mark.slow
+def test_batched_path_a_gpu_takes_gives_the_same_picks_on_the_cpu(picking: Path, tmp_path: Path) -> None:
+    """CI has no GPU: the batched, loaded-ahead path it runs is checked on the CPU device against
+    the per-micrograph threads (batching may change the last float bits, never the picks)."""
+    config = ExtractConfig(batch_size=5)  # 12 micrographs: two full batches and a partial one
+    with Extractor(config, picking / "model", tmp_path / "results", quiet=True) as extractor:
+        sources = extractor.sources([picking / "raw"])
+        extractor.run_batched(sources, torch.device("cpu"))
+        assert not extractor.pending(sources)
+        batched = extractor.picks(sources)
+    reference = read_picks(picking / "reference" / "picks.txt")
+
+    def table(picks: Picks) -> tuple[np.ndarray, list[str]]:
+        rows = sorted(zip(picks.micrograph.tolist(), np.round(picks.x_orig_px, 2), np.round(picks.y_orig_px, 2),
+                          picks.score, strict=True))
+        return np.array([row[1:] for row in rows]), [row[0] for row in rows]
+
+    (values, names), (reference_values, reference_names) = table(batched), table(reference)
+    assert len(names) > N_MICROGRAPHS * 50
+    assert names == reference_names
+    np.testing.assert_allclose(values[:, :2], reference_values[:, :2], atol=0.01)
+    np.testing.assert_allclose(values[:, 2], reference_values[:, 2], atol=1e-3)
 
 
 def test_cluster_options_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,15 +9,17 @@ results at the end. Micrographs run in this process (batched, loading overlapped
 as Dask tasks (``ClusterConfig``); the picks are the same either way.
 """
 
+import collections
 import copy
 import dataclasses
+import itertools
 import logging
-import queue
+import os
 import signal
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,7 @@ from cryopick.workflows.preprocess import normalize_micrograph
 from cryopick.workflows.sources import is_preprocessed, micrograph_infos
 
 log = logging.getLogger(__name__)
+S = TypeVar("S")
 T = TypeVar("T")
 
 
@@ -147,40 +150,25 @@ def extract_on_worker(source: MicrographSource, *, model_payload: dict[str, Any]
     return source.name, len(arrays["score"])
 
 
-def _prefetched(stream: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Run ``stream`` in a background thread, ``depth`` items ahead: reading, downsampling and
-    normalising the next micrographs (numpy/scipy release the GIL) overlaps scoring this one."""
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def produce() -> None:
+def _loaded_ahead(load: Callable[[S], T], items: list[S], *, threads: int, depth: int) -> Iterator[tuple[S, T]]:
+    """``(item, load(item))`` in order, with up to ``depth`` loads running ahead on ``threads``
+    threads: reading, downsampling and normalising the next micrographs (numpy, scipy and mrcfile
+    release the GIL) overlaps scoring these, and on a GPU several cores keep it fed."""
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="cryopick-load") as pool:
+        pending: collections.deque = collections.deque()
+        upcoming = iter(items)
         try:
-            for item in stream:
-                if stop.is_set():
-                    return
-                buffer.put(item)
-            buffer.put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
-            buffer.put(exc)
-
-    worker = threading.Thread(target=produce, name="cryopick-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                buffer.get_nowait()
-            except queue.Empty:
-                worker.join(timeout=0.05)
+            for item in itertools.islice(upcoming, max(1, depth)):
+                pending.append((item, pool.submit(load, item)))
+            while pending:
+                item, future = pending.popleft()
+                result = future.result()
+                for following in itertools.islice(upcoming, 1):
+                    pending.append((following, pool.submit(load, following)))
+                yield item, result
+        finally:  # stopped early (an error, Ctrl-C): drop what has not started
+            for _, future in pending:
+                future.cancel()
 
 
 def _batches(stream: Iterator[T], size: int) -> Iterator[list[T]]:
@@ -258,7 +246,7 @@ class Extractor:
         if device.type == "cpu":
             self._run_on_cpu_threads(todo)
         else:
-            self._run_batched(todo, device)
+            self.run_batched(todo, device)
         return skipped
 
     def _run_on_cpu_threads(self, todo: list[MicrographSource]) -> None:
@@ -281,12 +269,15 @@ class Extractor:
         finally:
             torch.set_num_threads(previous)
 
-    def _run_batched(self, todo: list[MicrographSource], device: torch.device) -> None:
-        """On a GPU: batches of micrographs, the next ones loaded while these are scored."""
+    def run_batched(self, todo: list[MicrographSource], device: torch.device) -> None:
+        """A GPU's path (it runs on any device): micrographs scored in batches while the next ones
+        are loaded on the CPU's other cores."""
         batch_size = self.job.config.batch_size or 8
-        stream = ((source, working_image(source, self.job)) for source in todo)
+        loaders = max(1, min(8, (os.cpu_count() or 2) - 1))
+        loaded = _loaded_ahead(lambda source: working_image(source, self.job), todo, threads=loaders,
+                               depth=batch_size + loaders)
         with tqdm(total=len(todo), desc="extract", unit="mic", disable=self.quiet, leave=False) as progress:
-            for batch in _batches(_prefetched(stream), batch_size):
+            for batch in _batches(loaded, batch_size):
                 score_maps = score_micrographs(self.model, [image for _, image in batch], device=device,
                                                batch_size=batch_size, tile_size_px=self.job.config.tile_size_px,
                                                output_stride=self.job.config.score_stride_px)
