@@ -24,10 +24,10 @@ import shutil
 import subprocess
 import sys
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from measure import conv_flop, machine, matmul_gflops, synchronize
@@ -58,7 +58,8 @@ def make_data(work: Path, *, size_px: int, distinct: int, copies: int, downsampl
             (part / "micrographs" / "synthetic_000.mrc").rename(simulated / "micrographs" / f"sim{seed}.mrc")
             labels += [line.replace("synthetic_000", f"sim{seed}", 1)
                        for line in (part / "particles_train.txt").read_text().splitlines()[1:]]
-            shutil.copy(part / "meta.json", simulated / "meta.json")
+            if seed == 0:  # the same geometry for all
+                shutil.copy(part / "meta.json", simulated / "meta.json")
             shutil.rmtree(part)
         (simulated / "particles.txt").write_text("\n".join(labels) + "\n")
     many = work / "micrographs"
@@ -69,9 +70,10 @@ def make_data(work: Path, *, size_px: int, distinct: int, copies: int, downsampl
             (many / f"{path.stem}_c{copy:03d}.mrc").hardlink_to(path)
     model = work / f"model_{size_px}_x{downsample}"
     if not (model / "model.json").exists():
-        cryopick("preprocess", str(simulated / "micrographs"), "-o", str(work / "preprocessed"),
+        preprocessed = work / f"preprocessed_{size_px}_x{downsample}"
+        cryopick("preprocess", str(simulated / "micrographs"), "-o", str(preprocessed),
                  "--particle-diameter-A", str(PARTICLE_DIAMETER_A), "--downsample", str(downsample))
-        cryopick("train", "--micrographs", str(work / "preprocessed"), "--particles", str(simulated / "particles.txt"),
+        cryopick("train", "--micrographs", str(preprocessed), "--particles", str(simulated / "particles.txt"),
                  "-n", str(size_px**2 // 40_000), "--epochs", "1", "--steps-per-epoch", "30", "--device", "cpu",
                  "-o", str(model))
     return model
@@ -103,7 +105,7 @@ def main() -> None:
     from cryopick.io.micrographs import read_micrograph
     from cryopick.preprocess.fourier import fourier_crop
     from cryopick.workflows.device import resolve_device
-    from cryopick.workflows.extract import run_extract
+    from cryopick.workflows.extract import loader_threads, run_extract
     from cryopick.workflows.modelio import load_picker
     from cryopick.workflows.preprocess import normalize_micrograph
 
@@ -119,9 +121,11 @@ def main() -> None:
     raw = [read_micrograph(path).array for path in originals]
     stages["fourier_crop"] = seconds_each(lambda image: fourier_crop(image, geometry.downsample_factor), raw)
     small = [fourier_crop(image, geometry.downsample_factor) for image in raw]
-    stages["normalise"] = seconds_each(lambda image: normalize_micrograph(
-        image, record["normalization"], seed=zlib.crc32(b"bench"), samples=20_000), small)
-    working = [normalize_micrograph(image, record["normalization"], seed=0, samples=20_000)[0] for image in small]
+
+    def normalise(image: np.ndarray) -> np.ndarray:  # as extract does, with its sample size
+        return normalize_micrograph(image, record["normalization"], seed=0, samples=20_000)[0]
+    stages["normalise"] = seconds_each(normalise, small)
+    working = [normalise(image) for image in small]
     stride = config.score_stride_px
     on_gpu = device.type != "cpu"
     if on_gpu:
@@ -145,7 +149,7 @@ def main() -> None:
     compute_s = stages["score"] + stages["nms"]
     cores = os.cpu_count() or 1
     if on_gpu:
-        loaders = max(1, min(8, cores - 1))
+        loaders = loader_threads()
         predicted = {"loading_per_s": loaders / load_s, "scoring_per_s": 1 / compute_s, "loader_threads": loaders}
         limit = "loading on the CPU" if loaders / load_s < 1 / compute_s else "scoring on the device"
     else:

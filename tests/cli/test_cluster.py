@@ -1,5 +1,6 @@
 """Extraction on a Dask cluster (loopback, local worker processes), resuming, and --watch: the
-picks are always byte-identical to one uninterrupted in-process run."""
+picks are always byte-identical to one uninterrupted in-process run. Also the batched path a GPU
+takes, run on the CPU: the same picks."""
 
 import os
 import shutil

@@ -150,6 +150,11 @@ def extract_on_worker(source: MicrographSource, *, model_payload: dict[str, Any]
     return source.name, len(arrays["score"])
 
 
+def loader_threads() -> int:
+    """Threads that load micrographs for a GPU: every core but the one driving it, at most 8."""
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
 def _loaded_ahead(load: Callable[[S], T], items: list[S], *, threads: int, depth: int) -> Iterator[tuple[S, T]]:
     """``(item, load(item))`` in order, with up to ``depth`` loads running ahead on ``threads``
     threads: reading, downsampling and normalising the next micrographs (numpy, scipy and mrcfile
@@ -273,7 +278,7 @@ class Extractor:
         """A GPU's path (it runs on any device): micrographs scored in batches while the next ones
         are loaded on the CPU's other cores."""
         batch_size = self.job.config.batch_size or 8
-        loaders = max(1, min(8, (os.cpu_count() or 2) - 1))
+        loaders = loader_threads()
         loaded = _loaded_ahead(lambda source: working_image(source, self.job), todo, threads=loaders,
                                depth=batch_size + loaders)
         with tqdm(total=len(todo), desc="extract", unit="mic", disable=self.quiet, leave=False) as progress:
