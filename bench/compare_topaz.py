@@ -114,6 +114,7 @@ def main() -> None:
            "--reference", str(args.dataset / "particles_test.txt"),
            "--match-radius-orig-px", str(meta["particle_radius_px"]), "-o", str(work / "eval"), "-q"])
     ours["ap"] = json.loads((work / "eval" / "metrics.json").read_text())["average_precision"]
+    ours["architecture"] = json.loads((work / "model" / "model.json").read_text())["architecture"]["name"]
 
     env = dict(os.environ)
     peer_out = work / "topaz"

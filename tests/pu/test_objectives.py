@@ -17,22 +17,56 @@ def _poisson_binomial(p: np.ndarray) -> np.ndarray:
     return dist
 
 
-def _exact_penalty(p: np.ndarray, pi_u: float) -> float:
+def _exact_kl(p: np.ndarray, pi_u: float) -> float:
+    """KL(exact Poisson-binomial count || Binomial(n, pi_u)), summed over k = 0..n."""
     n = len(p)
+    count = _poisson_binomial(p)
     log_binomial = np.array([
         math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
         + k * math.log(pi_u) + (n - k) * math.log(1 - pi_u) for k in range(n + 1)
     ])
-    return float(-(_poisson_binomial(p) * log_binomial).sum())
+    kept = count > 1e-300
+    return float((count[kept] * (np.log(count[kept]) - log_binomial[kept])).sum())
 
 
-@pytest.mark.parametrize("n", [8, 16, 32])
-def test_gaussian_penalty_is_close_to_the_exact_count_distribution(n: int) -> None:
+@pytest.mark.parametrize("n", [32, 64, 128, 256])
+def test_gaussian_penalty_is_close_to_the_exact_count_distributions(n: int) -> None:
     rng = np.random.default_rng(n)
-    p = rng.uniform(0.05, 0.6, n)
+    p = rng.uniform(0.05, 0.4, n)
     logits = torch.from_numpy(np.log(p / (1 - p)))
     gaussian = ge_binomial_penalty(logits, pi_u=0.2).item()
-    assert gaussian == pytest.approx(_exact_penalty(p, 0.2), rel=0.03)
+    assert gaussian == pytest.approx(_exact_kl(p, 0.2), rel=0.06)
+
+
+@pytest.mark.parametrize("logit", [-13.8, -40.0, -200.0])
+def test_penalty_pulls_up_when_every_score_is_near_zero(logit: float) -> None:
+    """The discretised form had an exactly zero gradient here (the stall); this one pulls every
+    logit up, about 1/(2N) each, however saturated."""
+    logits = torch.full((240,), logit, requires_grad=True)
+    penalty = ge_binomial_penalty(logits, pi_u=0.01)
+    penalty.backward()
+    assert logits.grad is not None
+    assert torch.isfinite(penalty)
+    assert torch.all(logits.grad < -1e-4), logits.grad[:3]
+    stepped = ge_binomial_penalty(logits.detach() - 10.0 * logits.grad, pi_u=0.01)
+    assert stepped.item() < penalty.item()
+
+
+@pytest.mark.parametrize("logit", [13.8, 40.0, 200.0])
+def test_penalty_pushes_down_when_every_score_is_near_one(logit: float) -> None:
+    logits = torch.full((240,), logit, requires_grad=True)
+    ge_binomial_penalty(logits, pi_u=0.01).backward()
+    assert logits.grad is not None
+    assert torch.all(logits.grad > 1e-4), logits.grad[:3]
+
+
+def test_the_whole_objective_does_not_stall_when_all_unlabelled_scores_vanish() -> None:
+    labels = torch.zeros(256, dtype=torch.bool)
+    labels[:16] = True
+    logits = torch.cat([torch.full((16,), 5.0), torch.full((240,), -12.0)]).requires_grad_()
+    ge_binomial(logits, labels, pi_u=0.02).backward()
+    assert logits.grad is not None
+    assert torch.all(logits.grad[16:] < 0)  # the unlabelled are pulled up towards the prior
 
 
 def test_penalty_gradient_matches_finite_differences() -> None:

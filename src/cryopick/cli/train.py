@@ -26,8 +26,12 @@ import argparse
 from pathlib import Path
 
 from cryopick.cli.arguments import autoencoder_weight, fraction, positive_float, positive_int
-from cryopick.config import OBJECTIVES
+from cryopick.config import MODEL_CHOICES, OBJECTIVES, TrainConfig
 from cryopick.io.formats import FORMAT_HELP, FORMATS
+
+#: The defaults live in TrainConfig (one source for the command line and the Python API); this
+#: instance only reads them (the expected count it needs is a placeholder).
+DEFAULT = TrainConfig(expected_particles_per_micrograph=1.0)
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -47,12 +51,15 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                                           "N: N/2, N and 2N are tried)")
     parser.add_argument("--num-labeled", type=positive_int, default=None,
                         help="use a random subset of this many labels (default: all)")
-    parser.add_argument("--model", choices=("conv3", "resnet8"), default="conv3",
-                        help="conv3: the paper's 3-layer net (receptive field 31 px, fast); resnet8: "
-                             "a small ResNet (67 px) (default: %(default)s)")
+    parser.add_argument("--model", choices=MODEL_CHOICES, default=DEFAULT.model,
+                        help="auto: conv3 when its receptive field spans 2 particle diameters (particles up to "
+                             "15 working px across), else resnet8; conv3: the paper's 3-layer net (receptive field "
+                             "31 px, fastest); resnet8: a small ResNet (67 px); conv6: six small convolutions (67 "
+                             "px, a third of resnet8's training time, less accurate on small particles) "
+                             "(default: %(default)s)")
     parser.add_argument("--units", type=positive_int, default=32,
                         help="filters in the first layer; later layers scale with it (default: %(default)s)")
-    parser.add_argument("--objective", choices=OBJECTIVES, default="ge-binomial",
+    parser.add_argument("--objective", choices=OBJECTIVES, default=DEFAULT.objective,
                         help="pn: unlabelled as negative; nnpu: non-negative PU risk; ge-kl, ge-binomial: "
                              "positives plus a match of the unlabelled positive share to the prior (see below) "
                              "(default: %(default)s)")
@@ -69,29 +76,30 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              "scored by AP against its labels; prints the table (also OUTPUT/tuning.csv) and "
                              "trains the final model on all labels with the best setting. Costs K x settings "
                              "extra trainings")
-    parser.add_argument("--label-radius-px", type=positive_float, default=3.0,
+    parser.add_argument("--label-radius-px", type=positive_float, default=DEFAULT.label_radius_px,
                         help="working pixels around each label that count as positive (default: %(default)s)")
-    parser.add_argument("--validation-fraction", type=fraction, default=0.0,
+    parser.add_argument("--validation-fraction", type=fraction, default=DEFAULT.validation_fraction,
                         help="share of the labelled micrographs held out to choose the best epoch and stop "
                              "early. Off by default: with sparse labels the held-out AP misjudges epochs "
                              "(on EMPIAR-10146 with 100 labels it cost up to 0.045 test AP); use it when the "
                              "held-out micrographs are fully labelled (default: %(default)s)")
-    parser.add_argument("--epochs", type=positive_int, default=10, help="(default: %(default)s)")
-    parser.add_argument("--steps-per-epoch", type=positive_int, default=200,
+    parser.add_argument("--epochs", type=positive_int, default=DEFAULT.epochs, help="(default: %(default)s)")
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=DEFAULT.steps_per_epoch,
                         help="minibatches per epoch (default: %(default)s)")
-    parser.add_argument("--batch-size", type=positive_int, default=256, help="(default: %(default)s)")
-    parser.add_argument("--positive-fraction", type=positive_float, default=1 / 16,
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT.batch_size, help="(default: %(default)s)")
+    parser.add_argument("--positive-fraction", type=positive_float, default=DEFAULT.positive_fraction,
                         help="share of each minibatch centred on labelled particles (default: 1/16)")
-    parser.add_argument("--learning-rate", type=positive_float, default=1e-3,
+    parser.add_argument("--learning-rate", type=positive_float, default=DEFAULT.learning_rate,
                         help="Adam step size (default: %(default)s)")
-    parser.add_argument("--weight-decay", type=float, default=0.0, help="L2 on weights (default: %(default)s)")
-    parser.add_argument("--patience", type=positive_int, default=4,
+    parser.add_argument("--weight-decay", type=float, default=DEFAULT.weight_decay,
+                        help="L2 on weights (default: %(default)s)")
+    parser.add_argument("--patience", type=positive_int, default=DEFAULT.patience_epochs,
                         help="stop after this many epochs without held-out gain (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULT.seed, help="(default: %(default)s)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last epoch checkpoint in OUTPUT/checkpoint (after a crash or "
                              "kill); refused if the inputs or settings changed")
-    parser.add_argument("--device", default="auto",
+    parser.add_argument("--device", default=DEFAULT.device,
                         help="cpu, cuda, cuda:N or auto (CUDA when available) (default: %(default)s)")
 
 

@@ -5,6 +5,7 @@ unlabelled; ``pi_u``: the positive fraction among the unlabelled. Each returns t
 minimise for one minibatch.
 """
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -63,27 +64,29 @@ def ge_kl(logits: torch.Tensor, labels: torch.Tensor, *, pi_u: float, weight: fl
 
 
 def ge_binomial_penalty(unlabelled_logits: torch.Tensor, *, pi_u: float) -> torch.Tensor:
-    """Cross-entropy between the classifier's count distribution over the unlabelled regions
-    (a Gaussian with the Poisson-binomial's mean and variance, discretised on 0..N) and
-    Binomial(N, pi_u)."""
+    """How far the classifier's count of positives among the unlabelled regions is from
+    Binomial(N, pi_u): the KL divergence between their Gaussian approximations, in closed form.
+
+    The classifier's count is Poisson-binomial, approximated by N(sum g, sum g(1-g)); the binomial
+    by N(N pi_u, N pi_u (1 - pi_u)). The paper discretised the first on 0..N and took a
+    cross-entropy with the binomial; once every g is tiny that discrete distribution sits on k = 0
+    and its gradient is exactly zero, so training stalls. Here the count variance is carried in
+    log space (a log-sum-exp of log g + log(1 - g)), so the gradient stays finite and points the
+    right way however saturated the classifier is: towards more positives when all g -> 0, fewer
+    when all g -> 1.
+    """
     _check_prior(pi_u)
-    probabilities = torch.sigmoid(unlabelled_logits)
-    n = probabilities.numel()
-    count_mean = probabilities.sum()
-    count_var = (probabilities * (1 - probabilities)).sum().clamp_min(1e-6)
-    k = torch.arange(n + 1, dtype=probabilities.dtype, device=probabilities.device)
-    q = torch.softmax(-((k - count_mean) ** 2) / (2 * count_var), dim=0)
-    n_t = torch.tensor(float(n), dtype=probabilities.dtype, device=probabilities.device)
-    log_binomial = (
-        torch.lgamma(n_t + 1) - torch.lgamma(k + 1) - torch.lgamma(n_t - k + 1)
-        + k * torch.log(torch.tensor(pi_u, dtype=k.dtype, device=k.device))
-        + (n - k) * torch.log(torch.tensor(1 - pi_u, dtype=k.dtype, device=k.device))
-    )
-    return -(q * log_binomial).sum()
+    n = unlabelled_logits.numel()
+    count_mean = torch.sigmoid(unlabelled_logits).sum()
+    log_count_var = torch.logsumexp(F.logsigmoid(unlabelled_logits) + F.logsigmoid(-unlabelled_logits), dim=0)
+    binomial_mean = n * pi_u
+    binomial_var = n * pi_u * (1 - pi_u)
+    return 0.5 * (math.log(binomial_var) - log_count_var
+                  + (log_count_var.exp() + (count_mean - binomial_mean) ** 2) / binomial_var - 1)
 
 
 def ge_binomial(logits: torch.Tensor, labels: torch.Tensor, *, pi_u: float, weight: float = 1.0) -> torch.Tensor:
-    """The paper's criterion: positives' cross-entropy plus ``weight`` times the binomial penalty."""
+    """The paper's criterion: positives' cross-entropy plus ``weight`` times the count penalty."""
     return _positive_risk(logits, labels) + weight * ge_binomial_penalty(logits[~labels], pi_u=pi_u)
 
 

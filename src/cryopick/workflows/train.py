@@ -29,7 +29,7 @@ from cryopick.io.coordinates import coordinate_files, read_picks
 from cryopick.io.manifest import PreprocessManifest, read_manifest
 from cryopick.io.micrographs import read_micrograph
 from cryopick.io.model_files import file_sha256, load_latest_checkpoint, save_checkpoint
-from cryopick.models import PickerNet, RegionDecoder, build_model
+from cryopick.models import CONTEXT_DIAMETERS, PickerNet, RegionDecoder, build_model, choose_architecture
 from cryopick.picks import Picks
 from cryopick.pu import class_prior, unlabelled_prior
 from cryopick.train.loop import EpochRecord, TrainingState, TrainResult, fit
@@ -173,7 +173,16 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
     """One model from labelled micrographs in memory: the prior from the expected count, the
     autoencoder weight from the label count, then the optimisation loop."""
     torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
-    model = build_model(config.model, **config.extra)
+    architecture = config.model
+    if architecture == "auto":
+        architecture = choose_architecture(2 * geometry.particle_radius_px)
+        log.info("model: %s (its receptive field spans %g particle diameters of %.1f working px)",
+                 architecture, CONTEXT_DIAMETERS, 2 * geometry.particle_radius_px)
+    model = build_model(architecture, **config.extra)
+    if model.receptive_field_px < CONTEXT_DIAMETERS * 2 * geometry.particle_radius_px:
+        log.warning("the %s net sees %d working px, less than %g diameters of the %.1f px particle: it may "
+                    "not see enough background around it; downsample more in `cryopick preprocess`",
+                    architecture, model.receptive_field_px, CONTEXT_DIAMETERS, 2 * geometry.particle_radius_px)
     sampler = CropSampler(train_set, crop_px=model.receptive_field_px,
                           label_radius_px=config.label_radius_px, seed=config.seed)
     pixels_per_micrograph = sampler.total_pixels / len(train_set)
@@ -181,6 +190,7 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
                      label_radius_px=config.label_radius_px, pixels_per_micrograph=pixels_per_micrograph)
     pi_u = unlabelled_prior(pi=pi, labelled_positive_pixels=sampler.labelled_positive_pixels,
                             total_pixels=sampler.total_pixels)
+    model.start_at_prior(pi_u)
     autoencoder_weight = config.resolved_autoencoder_weight(n_labeled)
     decoder = RegionDecoder(model.feature_channels, model.receptive_field_px) if autoencoder_weight > 0 else None
     log.info("class prior pi = %.4g, among unlabelled pi_U = %.4g (objective %s, autoencoder weight %.4g)",
