@@ -2,6 +2,7 @@
 picks are always byte-identical to one uninterrupted in-process run. Also the batched path a GPU
 takes, run on the CPU: the same picks."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -77,7 +78,7 @@ def test_local_cluster_of_two_workers_gives_the_same_picks(picking: Path) -> Non
 @pytest.mark.slow
 def test_a_worker_killed_mid_run_still_gives_the_same_picks(picking: Path) -> None:
     output = picking / "killed_worker" / "picks.txt"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                                   env={"OMP_NUM_THREADS": "1"}) as cluster, distributed.Client(cluster) as client:
         pids = client.run(os.getpid)
         errors: list[BaseException] = []
@@ -205,3 +206,27 @@ def test_cluster_options_are_exclusive(capsys: pytest.CaptureFixture[str]) -> No
         main(["extract", "--model", "m", "--micrographs", "x", "-o", "p.star", "--workers", "2",
               "--scheduler", "tcp://localhost:1"])
     assert "not allowed with" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_local_clusters_at_once_neither_warns() -> None:
+    """Another cluster (or anything) on Dask's default dashboard port 8787 must not matter: no
+    fixed ports, no warning (the suite turns warnings into errors)."""
+    import socket
+    import warnings
+
+    from cryopick.workflows.cluster import dask_client
+
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    with contextlib.suppress(OSError):  # already taken by someone else: just as good a test
+        holder.bind(("", 8787))
+        holder.listen()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with dask_client(ClusterConfig(workers=1)) as first, dask_client(ClusterConfig(workers=1)) as second:
+                assert first.submit(sum, [1, 2]).result() == 3
+                assert second.submit(sum, [3, 4]).result() == 7
+    finally:
+        holder.close()

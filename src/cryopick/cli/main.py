@@ -28,7 +28,8 @@ from types import ModuleType
 
 from cryopick import __version__
 from cryopick.cli import convert, evaluate, extract, particles, preprocess, report, simulate, threshold, train
-from cryopick.errors import CryopickError
+from cryopick.errors import ConfigError, CryopickError
+from cryopick.io._atomic import STDOUT, is_stream
 
 log = logging.getLogger("cryopick")
 
@@ -102,12 +103,22 @@ def attach_run_log(directory: Path) -> None:
         root.setLevel(logging.INFO)
 
 
+#: Commands whose ``-o`` can be one file, so ``-o -`` (standard output) makes sense.
+SINGLE_FILE_COMMANDS = frozenset({"convert", "threshold", "extract", "report"})
+
+
 def log_directory(args: argparse.Namespace) -> Path | None:
     """Where a command's run.log goes: its output directory, or the directory of its output file."""
     output = getattr(args, "output", None)
     if output is None:
         return None
     output = Path(output)
+    if is_stream(output):  # standard output, a FIFO or a device: the log stays on stderr
+        per_micrograph = getattr(args, "per_micrograph", False)
+        if str(output) == STDOUT and (args.command not in SINGLE_FILE_COMMANDS or per_micrograph):
+            raise ConfigError(f"-o - (standard output) takes one output file; `cryopick {args.command}` "
+                              f"{'with --per-micrograph ' if per_micrograph else ''}writes a directory")
+        return None
     if getattr(args, "per_micrograph", False) or output.is_dir() or not output.suffix:
         return output
     return output.parent

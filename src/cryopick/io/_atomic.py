@@ -3,6 +3,9 @@ looks complete."""
 
 import contextlib
 import os
+import shutil
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,18 +17,55 @@ def _umask() -> int:
     return current
 
 
+#: ``-o -``: the output goes to standard output.
+STDOUT = "-"
+
+
+def is_stream(target: str | Path) -> bool:
+    """Outputs that cannot be renamed onto: standard output, FIFOs, character devices."""
+    if str(target) == STDOUT:
+        return True
+    try:
+        mode = os.stat(Path(target)).st_mode  # follows links: /dev/stdout -> the pipe or terminal
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in the target's directory; on success rename it onto ``path``."""
+    """Yield a temporary path; on success it becomes ``path``.
+
+    A regular file is written beside the target and renamed onto it. A symbolic link is
+    followed, so its target is replaced (atomically, beside it) and the link stays. Standard
+    output (``-``), a FIFO or a device cannot be renamed onto: the finished file is copied into
+    it, so a reader still never sees a half-written file from a failed run.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    streamed = is_stream(target)
+    if not streamed:
+        target = Path(os.path.realpath(target))  # write through symbolic links, never over them
+        target.parent.mkdir(parents=True, exist_ok=True)
+    directory = None if streamed else target.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
     os.close(fd)
-    os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes it private; outputs get the usual mode
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.replace(tmp, target)
+        if streamed:
+            with tmp.open("rb") as source:
+                if str(target) == STDOUT:
+                    sys.stdout.flush()
+                    shutil.copyfileobj(source, sys.stdout.buffer)
+                    sys.stdout.buffer.flush()
+                else:
+                    with target.open("wb") as sink:
+                        shutil.copyfileobj(source, sink)
+            tmp.unlink()
+        else:
+            # mkstemp makes it private and some writers recreate the file: outputs get the usual mode
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

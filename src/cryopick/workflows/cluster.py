@@ -32,6 +32,11 @@ class ClusterConfig:
         return self.workers is not None or self.scheduler is not None
 
 
+#: A local cluster's dashboard: this machine only, on a free port. Dask's default (8787, also what
+#: it falls back to when given None) clashes with any other cluster running here and warns.
+DASHBOARD_ADDRESS = "127.0.0.1:0"
+
+
 @contextlib.contextmanager
 def dask_client(config: ClusterConfig) -> Iterator[Any]:
     try:
@@ -48,7 +53,7 @@ def dask_client(config: ClusterConfig) -> Iterator[Any]:
             yield client
         return
     threads = max(1, (os.cpu_count() or 1) // (config.workers or 1))
-    with LocalCluster(n_workers=config.workers, threads_per_worker=threads, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=config.workers, threads_per_worker=threads, processes=True, dashboard_address=DASHBOARD_ADDRESS,
                       env={"OMP_NUM_THREADS": "1"}) as cluster, Client(cluster) as client:
         log.info("local Dask cluster: %d worker processes, %d micrographs at a time each", config.workers, threads)
         yield client

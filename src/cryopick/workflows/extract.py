@@ -10,12 +10,14 @@ as Dask tasks (``ClusterConfig``); the picks are the same either way.
 """
 
 import collections
+import contextlib
 import copy
 import dataclasses
 import itertools
 import logging
 import os
 import signal
+import tempfile
 import threading
 import time
 import zlib
@@ -35,6 +37,7 @@ from cryopick.errors import InputError
 from cryopick.extract.nms import non_maximum_suppression
 from cryopick.extract.rescale import to_original_px
 from cryopick.extract.scoring import score_micrographs
+from cryopick.io._atomic import is_stream
 from cryopick.io.coordinates import describe_output, format_of, write_coordinates
 from cryopick.io.manifest import manifest_path, read_manifest
 from cryopick.io.micrographs import MICROGRAPH_SUFFIXES, find_micrographs, read_micrograph
@@ -312,8 +315,11 @@ def run_extract(
 ) -> ExtractSummary:
     output = Path(output)
     fmt = (output_format or "star") if per_micrograph else format_of(output, output_format)
-    with Extractor(config, model_dir, results_dir_for(output, per_micrograph), cluster=cluster,
-                   quiet=quiet) as extractor:
+    with contextlib.ExitStack() as scratch:
+        # standard output, a FIFO or a device has no folder beside it: results live only for this run
+        results_dir = (Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="cryopick-results-")))
+                       if is_stream(output) else results_dir_for(output, per_micrograph))
+        extractor = scratch.enter_context(Extractor(config, model_dir, results_dir, cluster=cluster, quiet=quiet))
         sources = extractor.sources(inputs)
         log.info("picking %d micrographs (NMS radius %.1f working px, threshold %g)%s", len(sources),
                  extractor.job.nms_radius_px, config.threshold,
