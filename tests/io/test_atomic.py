@@ -47,7 +47,9 @@ def test_a_fifo_gets_the_whole_content_and_stays_a_fifo(tmp_path: Path) -> None:
     reader.join(timeout=10)
     assert received == [b"x" * 200_000]
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
-    assert is_stream(fifo) and is_stream("-") and not is_stream(tmp_path)
+    assert is_stream(fifo)
+    assert is_stream("-")
+    assert not is_stream(tmp_path)
 
 
 def test_a_failed_write_leaves_the_target_and_no_temporary(tmp_path: Path) -> None:

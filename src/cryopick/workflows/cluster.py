@@ -53,8 +53,9 @@ def dask_client(config: ClusterConfig) -> Iterator[Any]:
             yield client
         return
     threads = max(1, (os.cpu_count() or 1) // (config.workers or 1))
-    with LocalCluster(n_workers=config.workers, threads_per_worker=threads, processes=True, dashboard_address=DASHBOARD_ADDRESS,
-                      env={"OMP_NUM_THREADS": "1"}) as cluster, Client(cluster) as client:
+    with LocalCluster(n_workers=config.workers, threads_per_worker=threads, processes=True,
+                      dashboard_address=DASHBOARD_ADDRESS, env={"OMP_NUM_THREADS": "1"}) as cluster, \
+            Client(cluster) as client:
         log.info("local Dask cluster: %d worker processes, %d micrographs at a time each", config.workers, threads)
         yield client
 
