@@ -230,3 +230,25 @@ def test_two_local_clusters_at_once_neither_warns() -> None:
                 assert second.submit(sum, [3, 4]).result() == 7
     finally:
         holder.close()
+
+
+@pytest.mark.slow
+def test_a_second_run_into_the_same_output_stops_and_the_first_is_untouched(picking: Path) -> None:
+    output = picking / "locked" / "picks.txt"
+    first = subprocess.Popen(_extract_command(picking, output, "--micrographs", str(picking / "raw")),
+                             stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while _done(output) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert first.poll() is None, "the first run finished before the second could start"
+    second = subprocess.run(_extract_command(picking, output, "--micrographs", str(picking / "raw"),
+                                             "--threshold", "0"), capture_output=True, text=True, timeout=60)
+    assert second.returncode == 2
+    assert "another cryopick run" in second.stderr
+    assert f"process {first.pid}" in second.stderr
+    assert first.wait(timeout=120) == 0
+    assert output.read_bytes() == (picking / "reference" / "picks.txt").read_bytes()
+    assert not list(output.parent.glob(".*cryopick-lock"))  # released and removed
+    again = subprocess.run(_extract_command(picking, output, "--micrographs", str(picking / "raw")),
+                           capture_output=True, timeout=120)
+    assert again.returncode == 0  # a finished run holds nothing

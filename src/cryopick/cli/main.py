@@ -20,6 +20,7 @@ file (and line), with exit status 2; outputs are written atomically.
 """
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ from types import ModuleType
 from cryopick import __version__
 from cryopick.cli import convert, evaluate, extract, particles, preprocess, report, simulate, threshold, train
 from cryopick.errors import ConfigError, CryopickError
-from cryopick.io._atomic import STDOUT, is_stream
+from cryopick.io._atomic import STDOUT, is_stream, output_lock
 
 log = logging.getLogger("cryopick")
 
@@ -141,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if directory is not None:
             attach_run_log(directory)
         log.debug("cryopick %s: %s", __version__, " ".join(sys.argv))
-        return int(args._module.run(args) or 0)
+        output = getattr(args, "output", None)
+        with output_lock(output) if output is not None else contextlib.nullcontext():
+            return int(args._module.run(args) or 0)
     except CryopickError as exc:
         _detach_unopened_run_log()
         log.error("cryopick %s: error: %s", args.command, exc)

@@ -2,6 +2,7 @@
 looks complete."""
 
 import contextlib
+import fcntl
 import os
 import shutil
 import stat
@@ -9,6 +10,8 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from cryopick.errors import InputError
 
 
 def _umask() -> int:
@@ -80,3 +83,35 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+@contextlib.contextmanager
+def output_lock(output: str | Path) -> Iterator[None]:
+    """Hold ``output`` for a whole run, so two runs never mix their results in it.
+
+    An exclusive ``flock`` on a hidden ``.NAME.cryopick-lock`` beside the output (through
+    symbolic links): a second run into the same output stops at once, naming the first run's
+    process. The kernel drops the lock when the process dies, however it dies.
+    """
+    if is_stream(output):
+        yield
+        return
+    target = Path(os.path.realpath(output))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = target.parent / f".{target.name}.cryopick-lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            raise InputError(Path(output), f"another cryopick run{f' (process {holder})' if holder else ''} is "
+                                           "writing this output; wait for it to finish, or choose another -o") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield
+        finally:
+            lock_path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
