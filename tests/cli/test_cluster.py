@@ -252,3 +252,29 @@ def test_a_second_run_into_the_same_output_stops_and_the_first_is_untouched(pick
     again = subprocess.run(_extract_command(picking, output, "--micrographs", str(picking / "raw")),
                            capture_output=True, timeout=120)
     assert again.returncode == 0  # a finished run holds nothing
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_extract_within_two_seconds_and_keeps_what_is_done(picking: Path, tmp_path: Path) -> None:
+    many = tmp_path / "many"
+    many.mkdir()
+    for copy in range(10):  # enough work that the run is still going when interrupted
+        for path in sorted((picking / "raw").glob("*.mrc")):
+            (many / f"{path.stem}_{copy}.mrc").symlink_to(path)
+    total = len(list(many.iterdir()))
+    output = tmp_path / "picks.txt"
+    run = subprocess.Popen(_extract_command(picking, output, "--micrographs", str(many)), stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _done(output) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    run.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    assert run.wait(timeout=30) == 130
+    assert time.monotonic() - interrupted < 2.0
+    done = _done(output)
+    assert 3 <= done < total, done
+    assert not output.exists()
+    again = subprocess.run(_extract_command(picking, output, "--micrographs", str(many)), capture_output=True,
+                           timeout=300)
+    assert again.returncode == 0
+    assert f"{done} of {total} micrographs already done" in (tmp_path / "run.log").read_text()

@@ -261,9 +261,9 @@ class Extractor:
         threads = max(1, min(torch.get_num_threads(), len(todo)))
         previous = torch.get_num_threads()
         torch.set_num_threads(1)
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="cryopick-extract")
         try:
-            with (ThreadPoolExecutor(threads, thread_name_prefix="cryopick-extract") as pool,
-                  tqdm(total=len(todo), desc="extract", unit="mic", disable=self.quiet, leave=False) as progress):
+            with tqdm(total=len(todo), desc="extract", unit="mic", disable=self.quiet, leave=False) as progress:
                 own = threading.local()  # scoring switches a model's mode: one copy per thread
 
                 def one(source: MicrographSource) -> None:
@@ -274,6 +274,13 @@ class Extractor:
                 for future in as_completed([pool.submit(one, source) for source in todo]):
                     future.result()
                     progress.update(1)
+        except BaseException:
+            # Ctrl-C or an error: drop the queued micrographs now (the ones in flight finish, a
+            # second or so); what is done stays in the result store for the rerun
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        else:
+            pool.shutdown(wait=True)
         finally:
             torch.set_num_threads(previous)
 
