@@ -217,6 +217,7 @@ class ExtractConfig:
     tile_size_px: int = 1024
     device: str = "auto"
     score_stride_px: int = 2  # score every k-th working pixel: 1/k^2 of the work, centres within k/2 px
+    pixel_size_A: float | None = None  # raw micrographs' pixel size; None: each one's header
 
     def __post_init__(self) -> None:
         if self.score_stride_px not in (1, 2, 4):
@@ -229,6 +230,8 @@ class ExtractConfig:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
         if self.tile_size_px < 16:
             raise ConfigError(f"tile size must be >= 16 px, got {self.tile_size_px}")
+        if self.pixel_size_A is not None:
+            _positive("pixel_size_A", self.pixel_size_A)
 
 
 @dataclass(frozen=True)

@@ -278,3 +278,29 @@ def test_ctrl_c_stops_extract_within_two_seconds_and_keeps_what_is_done(picking:
                            timeout=300)
     assert again.returncode == 0
     assert f"{done} of {total} micrographs already done" in (tmp_path / "run.log").read_text()
+
+
+@pytest.mark.slow
+def test_raw_micrographs_at_another_or_no_pixel_size_are_refused_not_picked(picking: Path, tmp_path: Path) -> None:
+    image = mrcfile.read(picking / "raw" / "mic00.mrc")
+    write_mrc(tmp_path / "other" / "mic00.mrc", image, pixel_size_A=1.0)  # the model: 2.0 A/px
+    (tmp_path / "unknown").mkdir()
+    with mrcfile.new(tmp_path / "unknown" / "mic00.mrc") as mrc:
+        mrc.set_data(image)  # voxel size left at 0: not recorded
+    out = tmp_path / "out"
+    for folder, message in (("other", "pixel size 1 A (in its header), but the model was trained at 2 A/px"),
+                            ("unknown", "records no pixel size")):
+        result = subprocess.run(_extract_command(picking, out / f"{folder}.txt", "--micrographs",
+                                                 str(tmp_path / folder)), capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr
+        assert str(tmp_path / folder / "mic00.mrc") in result.stderr
+        assert not (out / f"{folder}.txt").exists()
+    # stating the right pixel size picks exactly as from a correct header
+    assert main(["extract", "--model", str(picking / "model"), "--micrographs", str(tmp_path / "unknown"),
+                 "--pixel-size-A", "2.0", "-o", str(out / "stated.txt"), "-q"]) == 0
+    reference = read_picks(picking / "reference" / "picks.txt")
+    stated = read_picks(out / "stated.txt")
+    mine = reference.select(reference.micrograph == "mic00")
+    np.testing.assert_allclose(stated.x_orig_px, mine.x_orig_px)
+    np.testing.assert_allclose(stated.score, mine.score, atol=1e-4)

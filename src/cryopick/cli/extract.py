@@ -64,6 +64,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-after-idle-s", type=positive_float, default=None,
                         help="with --watch: stop once no new micrograph came for this long (default: never)")
     add_cluster_args(parser)
+    parser.add_argument("--pixel-size-A", type=positive_float, default=None,
+                        help="pixel size of raw --micrographs when their headers lack it or are wrong (default: "
+                             "each header). A pixel size more than 1%% off the model's is refused: the model picks "
+                             "at the scale it was trained at")
     parser.add_argument("--device", default="auto",
                         help="cpu, cuda, cuda:N or auto (CUDA when available) (default: %(default)s)")
 
@@ -73,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     from cryopick.workflows.extract import run_extract, run_extract_watch
 
     config = ExtractConfig(threshold=args.threshold, nms_radius_px=args.nms_radius_px, batch_size=args.batch_size,
-                           tile_size_px=args.tile_size_px, device=args.device, score_stride_px=args.score_stride_px)
+                           tile_size_px=args.tile_size_px, device=args.device, score_stride_px=args.score_stride_px,
+                           pixel_size_A=args.pixel_size_A)
     common = {"output_format": args.format, "per_micrograph": args.per_micrograph, "quiet": args.progress_disabled,
               "cluster": cluster_config(args)}
     if args.watch is not None:

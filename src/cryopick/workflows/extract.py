@@ -106,10 +106,17 @@ def working_image(source: MicrographSource, job: ExtractJob) -> npt.NDArray[np.f
     micrograph = read_micrograph(source.path)
     if source.preprocessed:
         return micrograph.array
-    size = micrograph.pixel_size_A
+    size = job.config.pixel_size_A or micrograph.pixel_size_A
     expected = job.geometry.pixel_size_A
-    if size is not None and abs(size - expected) > 0.01 * expected:
-        log.warning("%s: pixel size %.4g A, the model was trained at %.4g A", source.path, size, expected)
+    # picking at another scale than the model learnt finds nothing useful: refuse, never guess
+    if size is None:
+        raise InputError(source.path, f"records no pixel size; the model was trained at {expected:.4g} A/px: "
+                                      "give --pixel-size-A if that is this micrograph's")
+    if abs(size - expected) > 0.01 * expected:
+        given = "given with --pixel-size-A" if job.config.pixel_size_A else "in its header"
+        raise InputError(source.path, f"pixel size {size:.4g} A ({given}), but the model was trained at "
+                                      f"{expected:.4g} A/px: preprocess these micrographs with their own pixel size "
+                                      "and train a model on them, or resample them to the model's")
     small = fourier_crop(micrograph.array, job.geometry.downsample_factor)
     # the micrograph's own scale is fitted on a sample seeded by its name: the same in every run
     image, _, _ = normalize_micrograph(small, job.normalization, seed=zlib.crc32(source.name.encode()),
