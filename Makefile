@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/cryopick simulate -o $(DEMO)/data --micrographs 10 --snr 0.03
 	$(BIN)/cryopick preprocess $(DEMO)/data/micrographs --particle-diameter-A 96 -o $(DEMO)/preprocessed
 	$(BIN)/cryopick train --micrographs $(DEMO)/preprocessed --particles $(DEMO)/data/particles_train.txt \
-		--expected-particles-per-micrograph 60 --num-labeled 100 --epochs 5 -o $(DEMO)/model
+		--expected-particles-per-micrograph 60 --num-labeled 100 --epochs 2 -o $(DEMO)/model
 	$(BIN)/cryopick extract --model $(DEMO)/model --micrographs $(DEMO)/preprocessed -o $(DEMO)/picks.star
 	$(BIN)/cryopick evaluate --picks $(DEMO)/picks.star --reference $(DEMO)/data/particles_test.txt \
 		--model $(DEMO)/model -o $(DEMO)/evaluation
