@@ -21,6 +21,9 @@ DEFAULT_OBJECTIVE_WEIGHT: dict[str, float] = {"pn": 1.0, "nnpu": 1.0, "ge-kl": 1
 #: ``--autoencoder auto``: the paper's finding, weight 10 / N up to this many labels, none above.
 AUTOENCODER_AUTO_MAX_LABELS = 250
 AutoencoderWeight = float | Literal["auto"]
+#: Non-maximum suppression wider than this (working px) would keep one pick per micrograph and costs
+#: memory in the square of the radius.
+MAX_NMS_RADIUS_PX = 2048
 #: A particle narrower than this many working pixels cannot be told from noise by the network.
 MIN_PARTICLE_DIAMETER_PX = 3.0
 
@@ -226,6 +229,9 @@ class ExtractConfig:
             raise ConfigError(f"threshold must be a finite number, got {self.threshold}")
         if self.nms_radius_px is not None:
             _positive("nms_radius_px", self.nms_radius_px)
+            if self.nms_radius_px > MAX_NMS_RADIUS_PX:
+                raise ConfigError(f"NMS radius {self.nms_radius_px:g} working px is wider than any micrograph "
+                                  f"(at most {MAX_NMS_RADIUS_PX} px): use about the particle radius")
         if self.batch_size is not None and self.batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
         if self.tile_size_px < 16:

@@ -79,3 +79,50 @@ def test_nonsense_parameters_are_refused_at_the_cli(preprocessed: Path, capsys: 
     assert main(["preprocess", str(preprocessed / "raw"), "--particle-diameter-A", "40",
                  "-o", str(preprocessed / "raw"), "-q"]) == 2
     assert "would overwrite an input" in _error_line(capsys)
+
+
+def test_a_directory_output_onto_an_existing_file_is_refused(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    write_mrc(tmp_path / "raw" / "a.mrc", rng.standard_normal((64, 64)).astype(np.float32), pixel_size_A=2)
+    (tmp_path / "taken").write_text("keep me")
+    assert _preprocess(tmp_path / "raw", tmp_path / "taken") == 2
+    assert "not a directory" in _error_line(capsys)
+    assert (tmp_path / "taken").read_text() == "keep me"
+
+
+def test_a_file_output_onto_a_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "in.txt").write_text("image_name\tx_coord\ty_coord\nm\t1\t2\n")
+    (tmp_path / "out").mkdir()
+    assert main(["convert", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out"), "--format", "csv", "-q"]) == 2
+    assert "is a directory" in _error_line(capsys)
+
+
+def test_evaluate_with_no_micrograph_in_common_names_both_sides(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "picks.txt").write_text("image_name\tx_coord\ty_coord\tscore\nmic_a\t1\t2\t0.5\n")
+    (tmp_path / "truth.txt").write_text("image_name\tx_coord\ty_coord\nMotionCorr_a\t1\t2\n")
+    assert main(["evaluate", "--picks", str(tmp_path / "picks.txt"), "--reference", str(tmp_path / "truth.txt"),
+                 "--match-radius-orig-px", "5", "-q"]) == 2
+    line = _error_line(capsys)
+    assert "'mic_a'" in line
+    assert "'MotionCorr_a'" in line
+
+
+def test_an_nms_radius_wider_than_any_micrograph_is_refused(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["extract", "--model", str(tmp_path), "--micrographs", str(tmp_path), "--nms-radius-px", "1e6",
+                 "-o", str(tmp_path / "p.star"), "-q"]) == 2
+    assert "NMS radius" in _error_line(capsys)
+
+
+def test_training_that_diverges_says_what_to_do(preprocessed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (preprocessed / "labels.txt").write_text("image_name\tx_coord\ty_coord\na\t40\t40\na\t80\t60\nb\t50\t50\n")
+    code = main(["train", "--micrographs", str(preprocessed / "work"), "--particles", str(preprocessed / "labels.txt"),
+                 "-o", str(preprocessed / "model"), "--learning-rate", "1e12", "--model", "conv3", "--units", "4",
+                 "-n", "10", "--epochs", "1", "--steps-per-epoch", "5", "--batch-size", "32", "-q"])
+    assert code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1
+    assert "lower --learning-rate" in errors[0]
+    assert not (preprocessed / "model" / "model.json").exists()

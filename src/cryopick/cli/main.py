@@ -29,7 +29,7 @@ from types import ModuleType
 
 from cryopick import __version__
 from cryopick.cli import convert, evaluate, extract, particles, preprocess, report, simulate, threshold, train
-from cryopick.errors import ConfigError, CryopickError
+from cryopick.errors import ConfigError, CryopickError, InputError
 from cryopick.io._atomic import STDOUT, is_stream, output_lock
 
 log = logging.getLogger("cryopick")
@@ -120,9 +120,20 @@ def log_directory(args: argparse.Namespace) -> Path | None:
             raise ConfigError(f"-o - (standard output) takes one output file; `cryopick {args.command}` "
                               f"{'with --per-micrograph ' if per_micrograph else ''}writes a directory")
         return None
-    if getattr(args, "per_micrograph", False) or output.is_dir() or not output.suffix:
+    if writes_directory(args):
+        if output.exists() and not output.is_dir():
+            raise InputError(output, f"exists and is not a directory, and `cryopick {args.command}` writes a "
+                                     "directory here: choose another -o")
         return output
+    if output.is_dir():
+        raise InputError(output, f"is a directory; `cryopick {args.command}` writes one file here (or a "
+                                 "directory with --per-micrograph, where it has that option): name the file")
     return output.parent
+
+
+def writes_directory(args: argparse.Namespace) -> bool:
+    """Whether ``-o`` names a directory: every command's but the single-file outputs'."""
+    return args.command not in SINGLE_FILE_COMMANDS or bool(getattr(args, "per_micrograph", False))
 
 
 def _detach_unopened_run_log() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from cryopick.config import EvaluateConfig
+from cryopick.errors import InputError
 from cryopick.evaluate.metrics import agreement
 from cryopick.io._atomic import atomic_write_bytes, atomic_write_text
 from cryopick.io.coordinates import read_all_picks
@@ -31,6 +32,11 @@ def run_evaluate(
 ) -> dict[str, Any]:
     picks = read_all_picks(picks_paths, picks_format)
     reference = read_all_picks(reference_paths, reference_format)
+    shared = set(picks.micrographs()) & set(reference.micrographs())
+    if len(picks) and len(reference) and not shared:
+        raise InputError(picks_paths[0], f"names no micrograph of the reference ({picks.micrographs()[0]!r}, ... "
+                                         f"against {reference.micrographs()[0]!r}, ... in {reference_paths[0]}): "
+                                         "AP would be 0; are they the same micrographs under other names?")
     result = agreement(reference, picks, radius_orig_px=config.match_radius_orig_px, method=config.matching)
     if result.n_ignored:
         log.info("ignoring %d picks on micrographs the reference does not cover", result.n_ignored)

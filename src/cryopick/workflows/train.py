@@ -408,8 +408,12 @@ def run_train(
         tensors, checkpoint_record = _state_to_bundle(state, identity)
         save_checkpoint(checkpoint_dir, state.epoch, tensors, checkpoint_record)
 
-    fitted = fit_picker(config, train_set, validation_set, n_labeled=len(labels), geometry=geometry,
-                        device=device, quiet=quiet, resume=resume_state, on_epoch_end=checkpoint)
+    try:
+        fitted = fit_picker(config, train_set, validation_set, n_labeled=len(labels), geometry=geometry,
+                            device=device, quiet=quiet, resume=resume_state, on_epoch_end=checkpoint)
+    except FloatingPointError as diverged:
+        raise ConfigError(f"{diverged}: the learning rate {config.learning_rate:g} is too high for these data; "
+                          "lower --learning-rate (the default is 1e-3)") from None
     model, result, pi, pi_u = fitted.model, fitted.result, fitted.pi, fitted.pi_u
     if result.history and not np.isfinite(result.history[-1].loss):
         raise ConfigError("training diverged; lower --learning-rate")
