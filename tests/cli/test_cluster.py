@@ -304,3 +304,16 @@ def test_raw_micrographs_at_another_or_no_pixel_size_are_refused_not_picked(pick
     mine = reference.select(reference.micrograph == "mic00")
     np.testing.assert_allclose(stated.x_orig_px, mine.x_orig_px)
     np.testing.assert_allclose(stated.score, mine.score, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_the_same_micrograph_under_another_name_gets_the_same_picks(picking: Path, tmp_path: Path) -> None:
+    (tmp_path / "renamed").mkdir()
+    (tmp_path / "renamed" / "somewhere_else_07.mrc").symlink_to(picking / "raw" / "mic00.mrc")
+    assert main(["extract", "--model", str(picking / "model"), "--micrographs", str(tmp_path / "renamed"),
+                 "-o", str(tmp_path / "picks.txt"), "-q"]) == 0
+    reference = read_picks(picking / "reference" / "picks.txt")
+    mine = reference.select(reference.micrograph == "mic00")
+    renamed = read_picks(tmp_path / "picks.txt")
+    np.testing.assert_array_equal(renamed.x_orig_px, mine.x_orig_px)
+    np.testing.assert_array_equal(renamed.score, mine.score)

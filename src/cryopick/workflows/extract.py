@@ -118,8 +118,9 @@ def working_image(source: MicrographSource, job: ExtractJob) -> npt.NDArray[np.f
                                       f"{expected:.4g} A/px: preprocess these micrographs with their own pixel size "
                                       "and train a model on them, or resample them to the model's")
     small = fourier_crop(micrograph.array, job.geometry.downsample_factor)
-    # the micrograph's own scale is fitted on a sample seeded by its name: the same in every run
-    image, _, _ = normalize_micrograph(small, job.normalization, seed=zlib.crc32(source.name.encode()),
+    # the micrograph's own scale is fitted on a sample seeded by its content: the same in every run,
+    # and under any file name
+    image, _, _ = normalize_micrograph(small, job.normalization, seed=zlib.crc32(small.tobytes()),
                                        samples=20_000)
     return image
 
