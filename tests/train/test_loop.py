@@ -1,6 +1,8 @@
 """The optimisation loop learns: every objective picks held-out synthetic micrographs, and the
 autoencoder term reconstructs regions it has not seen."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -73,3 +75,26 @@ def test_decoder_returns_the_region(model_name: str) -> None:
     decoder = RegionDecoder(model.feature_channels, model.receptive_field_px)
     crops = torch.randn(3, 1, model.receptive_field_px, model.receptive_field_px)
     assert decoder(model.features(crops)).shape == crops.shape
+
+
+def test_channels_last_training_matches_contiguous_training() -> None:
+    """resnet8 trains in channels-last for speed: the same gradients as the default layout, and the
+    model that fit() hands back is in the default layout (as saving and scoring expect)."""
+    torch.manual_seed(0)
+    reference = build_model("resnet8", units=8)
+    crops = torch.randn(32, 1, reference.receptive_field_px, reference.receptive_field_px)
+    gradients = []
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        model = copy.deepcopy(reference).to(memory_format=memory_format)
+        (model(crops.to(memory_format=memory_format)) ** 2).mean().backward()
+        gradients.append({name: p.grad for name, p in model.named_parameters()})
+    for name, gradient in gradients[0].items():
+        assert torch.allclose(gradient, gradients[1][name], rtol=1e-4, atol=1e-4 * float(gradient.abs().max())), name
+
+    model = build_model("resnet8", units=8)
+    assert model.trains_channels_last
+    sampler = CropSampler(_micrographs(range(30, 31)), crop_px=model.receptive_field_px, label_radius_px=3, seed=0)
+    fit(model, sampler, objective="ge-binomial", pi_u=0.02, objective_weight=1.0, epochs=2, steps_per_epoch=2,
+        batch_size=16, positive_fraction=0.25, learning_rate=1e-3, weight_decay=0.0, device=torch.device("cpu"),
+        seed=0, quiet=True, validate=lambda m: 0.5)
+    assert all(p.is_contiguous() for p in model.parameters())

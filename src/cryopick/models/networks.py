@@ -71,6 +71,8 @@ class PickerNet(nn.Module):
         self.options = options
         self.feature_channels = feature_channels
         self.receptive_field_px = receptive_field_px(self)
+        #: train with channels-last tensors (oneDNN's faster path where it pays; measured per net)
+        self.trains_channels_last = False
         # by position, not id(): a deep copy (one per scoring thread) keeps working
         self._nominal = [(m.stride, m.dilation) for m in self._spatial_modules()]
 
@@ -173,7 +175,10 @@ def _resnet8(units: int = 32) -> PickerNet:
         ResidualUnit(units, 2 * units),
         ResidualUnit(2 * units, 2 * units, dilation=2),
     )
-    return PickerNet(encoder, 2 * units, "resnet8", {"units": units})
+    model = PickerNet(encoder, 2 * units, "resnet8", {"units": units})
+    # 0.45 -> 0.37 s per step of 256 crops on 2 CPU threads (conv3 and conv6 are slower this way)
+    model.trains_channels_last = True
+    return model
 
 
 class RegionDecoder(nn.Module):

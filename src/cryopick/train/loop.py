@@ -125,13 +125,15 @@ def fit(
                 break
             started = time.perf_counter()
             model.train()
+            memory_format = torch.channels_last if model.trains_channels_last else torch.contiguous_format
+            model.to(memory_format=memory_format)  # again each epoch: held-out scoring resets it
             if use_decoder:
                 assert decoder is not None
                 decoder.train()
             losses = torch.zeros(steps_per_epoch)
             for step in range(steps_per_epoch):
                 crops, labels = sampler.minibatch(batch_size, positive_fraction)
-                crops = crops.to(device, non_blocking=True)
+                crops = crops.to(device, non_blocking=True, memory_format=memory_format)
                 labels = labels.to(device, non_blocking=True)
                 features = model.features(crops)
                 logits = model.classifier(features).reshape(-1)
@@ -176,4 +178,5 @@ def fit(
                 break
     finally:
         progress.close()
+        model.to(memory_format=torch.contiguous_format)
     return TrainResult(best_state, best_epoch, best_ap, history, stopped_early)
