@@ -18,7 +18,7 @@ venv: $(STAMP)
 # Synthetic data -> preprocess -> train (100 labels) -> extract -> evaluate; a few minutes on 2 cores.
 demo: $(STAMP)
 	rm -rf $(DEMO)
-	$(BIN)/cryopick simulate -o $(DEMO)/data --micrographs 10 --snr 0.03
+	$(BIN)/cryopick simulate -o $(DEMO)/data --num-micrographs 10 --snr 0.03
 	$(BIN)/cryopick preprocess $(DEMO)/data/micrographs --particle-diameter-A 96 -o $(DEMO)/preprocessed
 	$(BIN)/cryopick train --micrographs $(DEMO)/preprocessed --particles $(DEMO)/data/particles_train.txt \
 		--expected-particles-per-micrograph 60 --num-labeled 100 --epochs 2 -o $(DEMO)/model

@@ -47,7 +47,7 @@ def make_data(work: Path, *, size_px: int, distinct: int, copies: int, downsampl
         shutil.rmtree(simulated, ignore_errors=True)
         with ThreadPoolExecutor(distinct) as pool:  # the generator is single-threaded: one process each
             list(pool.map(lambda seed: cryopick(
-                "simulate", "-o", str(work / f"part_{seed}"), "--micrographs", "1", "--size-px", str(size_px),
+                "simulate", "-o", str(work / f"part_{seed}"), "--num-micrographs", "1", "--size-px", str(size_px),
                 "--pixel-size-A", str(PIXEL_SIZE_A), "--particle-diameter-A", str(PARTICLE_DIAMETER_A),
                 "--particles-per-micrograph", str(size_px**2 // 40_000), "--snr", "0.1",
                 "--seed", str(seed)), range(distinct)))

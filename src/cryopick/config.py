@@ -221,6 +221,7 @@ class ExtractConfig:
     device: str = "auto"
     score_stride_px: int = 2  # score every k-th working pixel: 1/k^2 of the work, centres within k/2 px
     pixel_size_A: float | None = None  # raw micrographs' pixel size; None: each one's header
+    box_size_orig_px: float | None = None  # EMAN2 .box output's box; None: the particle diameter
 
     def __post_init__(self) -> None:
         if self.score_stride_px not in (1, 2, 4):
@@ -238,6 +239,8 @@ class ExtractConfig:
             raise ConfigError(f"tile size must be >= 16 px, got {self.tile_size_px}")
         if self.pixel_size_A is not None:
             _positive("pixel_size_A", self.pixel_size_A)
+        if self.box_size_orig_px is not None:
+            _positive("box_size_orig_px", self.box_size_orig_px)
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ def test_a_directory_output_onto_an_existing_file_is_refused(tmp_path: Path,
 def test_a_file_output_onto_a_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "in.txt").write_text("image_name\tx_coord\ty_coord\nm\t1\t2\n")
     (tmp_path / "out").mkdir()
-    assert main(["convert", str(tmp_path / "in.txt"), "-o", str(tmp_path / "out"), "--format", "csv", "-q"]) == 2
+    assert main(["convert", "--picks", str(tmp_path / "in.txt"),
+                 "-o", str(tmp_path / "out"), "--format", "csv", "-q"]) == 2
     assert "is a directory" in _error_line(capsys)
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mrcfile
@@ -20,7 +21,7 @@ import torch
 
 from cryopick.cli.main import main
 from cryopick.config import ExtractConfig
-from cryopick.io.coordinates import read_picks
+from cryopick.io.coordinates import read_picks, write_picks
 from cryopick.io.micrographs import write_mrc
 from cryopick.io.results import RESULTS_DIR
 from cryopick.picks import Picks
@@ -162,7 +163,7 @@ def test_preprocess_and_particles_on_two_workers_match_in_process(picking: Path)
         assert main(["preprocess", str(picking / "raw"), "--particle-diameter-A", "40", "-o", str(out), "-q",
                      *workers]) == 0
         assert main(["particles", "--picks", str(picking / "reference" / "picks.txt"), "--micrographs",
-                     str(picking / "raw"), "--box-size-px", "32", "-o", str(picking / f"stack{len(workers)}"),
+                     str(picking / "raw"), "--box-size-orig-px", "32", "-o", str(picking / f"stack{len(workers)}"),
                      "-q", *workers]) == 0
     assert (picking / "pre0" / "preprocess.json").read_text() == (picking / "pre2" / "preprocess.json").read_text()
     for name in ("mic00", "mic07"):
@@ -280,6 +281,74 @@ def test_ctrl_c_stops_extract_within_two_seconds_and_keeps_what_is_done(picking:
     assert f"{done} of {total} micrographs already done" in (tmp_path / "run.log").read_text()
 
 
+def _many(picking: Path, directory: Path, copies: int) -> int:
+    """``copies`` links to each raw micrograph: enough work that a run is still going when interrupted."""
+    directory.mkdir()
+    for copy in range(copies):
+        for path in sorted((picking / "raw").glob("*.mrc")):
+            (directory / f"{path.stem}_{copy}.mrc").symlink_to(path)
+    return len(list(directory.iterdir()))
+
+
+def _interrupt_when(run: subprocess.Popen, done: Callable[[], int], at_least: int) -> float:
+    deadline = time.monotonic() + 120
+    while done() < at_least and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.01)
+    assert run.poll() is None, "finished before it could be interrupted: give it more work"
+    run.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    run.wait(timeout=30)
+    return time.monotonic() - interrupted
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["preprocess", "particles"])
+def test_ctrl_c_stops_preprocess_and_particles_and_keeps_what_is_done(picking: Path, tmp_path: Path,
+                                                                      command: str) -> None:
+    many = tmp_path / "many"
+    total = _many(picking, many, 30 if command == "preprocess" else 10)
+    output = tmp_path / "out"
+    if command == "preprocess":
+        arguments = ["preprocess", str(many), "--particle-diameter-A", "40", "-o", str(output)]
+        pattern = "*.sample.json"  # the first pass, over every micrograph
+    else:
+        picks = read_picks(picking / "reference" / "picks.txt")
+        copies = Picks.concatenate([Picks.build([f"{name}_{c}" for name in picks.micrograph], picks.x_orig_px,
+                                                picks.y_orig_px, picks.score) for c in range(10)])
+        write_picks(tmp_path / "picks.txt", copies)
+        arguments = ["particles", "--picks", str(tmp_path / "picks.txt"), "--micrographs", str(many),
+                     "--box-size-orig-px", "32", "-o", str(output)]
+        pattern = "*.json"
+    run = subprocess.Popen([sys.executable, "-m", "cryopick.cli.main", *arguments, "-q"], stderr=subprocess.DEVNULL)
+
+    def done() -> int:
+        return len(list((output / RESULTS_DIR).glob(pattern)))
+
+    assert _interrupt_when(run, done, 3) < 2.0
+    assert run.returncode == 130
+    kept = done()
+    assert 3 <= kept < total, kept
+    again = subprocess.run([sys.executable, "-m", "cryopick.cli.main", *arguments, "-v"], capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert done() == total
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_watch_and_writes_what_is_done(picking: Path, tmp_path: Path) -> None:
+    many = tmp_path / "many"
+    total = _many(picking, many, 10)
+    output = tmp_path / "picks.txt"
+    run = subprocess.Popen(_extract_command(picking, output, "--watch", str(many), "--poll-interval-s", "0.2"),
+                           stderr=subprocess.DEVNULL)
+    assert _interrupt_when(run, lambda: _done(output), 3) < 2.0
+    assert run.returncode == 0  # stopping is how a watch ends
+    picked = set(read_picks(output).micrographs())
+    # every micrograph finished by the interrupt is in the output (those in flight finish after it,
+    # into the result store, for the next run)
+    assert 3 <= len(picked) <= _done(output) < total
+
+
 @pytest.mark.slow
 def test_raw_micrographs_at_another_or_no_pixel_size_are_refused_not_picked(picking: Path, tmp_path: Path) -> None:
     image = mrcfile.read(picking / "raw" / "mic00.mrc")
@@ -317,3 +386,26 @@ def test_the_same_micrograph_under_another_name_gets_the_same_picks(picking: Pat
     renamed = read_picks(tmp_path / "picks.txt")
     np.testing.assert_array_equal(renamed.x_orig_px, mine.x_orig_px)
     np.testing.assert_array_equal(renamed.score, mine.score)
+
+
+def test_watch_runs_off_the_main_thread(picking: Path, tmp_path: Path) -> None:
+    """Library use from a worker thread: no signal handler can be set there, and none is needed."""
+    from cryopick.workflows.extract import run_extract_watch
+
+    (tmp_path / "incoming").mkdir()
+    shutil.copy(picking / "raw" / "mic00.mrc", tmp_path / "incoming" / "mic00.mrc")
+    errors: list[BaseException] = []
+
+    def watch() -> None:
+        try:
+            run_extract_watch(ExtractConfig(), picking / "model", tmp_path / "incoming", tmp_path / "picks.txt",
+                              output_format=None, per_micrograph=False, quiet=True, cluster=ClusterConfig(),
+                              poll_interval_s=0.05, stop_after_idle_s=0.5)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=watch)
+    worker.start()
+    worker.join(timeout=120)
+    assert not errors, errors
+    assert read_picks(tmp_path / "picks.txt").micrographs() == ["mic00"]

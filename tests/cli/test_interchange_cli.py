@@ -25,25 +25,26 @@ def test_convert_between_pixel_sizes_and_to_cryosparc(synthetic_dataset, capsys:
     dataset = synthetic_dataset()
     picks = _scored(dataset)
     # binned coordinates -> the originals: 4 A/px picks scaled onto 2 A/px micrographs doubles them
-    assert main(["convert", str(picks), "-o", str(dataset / "x2.star"), "--from-pixel-size-A", "4",
+    assert main(["convert", "--picks", str(picks), "-o", str(dataset / "x2.star"), "--from-pixel-size-A", "4",
                  "--to-pixel-size-A", "2", "-q"]) == 0
     doubled = read_picks(dataset / "x2.star")
     np.testing.assert_allclose(doubled.x_orig_px, 2 * read_picks(picks).x_orig_px, atol=0.01)
     # .cs records micrograph sizes: refused without them, in one line naming the output
     capsys.readouterr()
-    assert main(["convert", str(picks), "-o", str(dataset / "p.cs"), "-q"]) == 2
+    assert main(["convert", "--picks", str(picks), "-o", str(dataset / "p.cs"), "-q"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "p.cs" in err
     assert "--micrographs" in err
     assert not (dataset / "p.cs").exists()
-    assert main(["convert", str(picks), "-o", str(dataset / "p.cs"), "--micrographs",
+    assert main(["convert", "--picks", str(picks), "-o", str(dataset / "p.cs"), "--micrographs",
                  str(dataset / "micrographs"), "-q"]) == 0
     back = read_picks(dataset / "p.cs")
     assert back.info["mic00"].shape_orig_px == (256, 256)
     assert back.info["mic00"].path == str(dataset / "micrographs" / "mic00.mrc")
     # and on to RELION per-micrograph files, keeping the micrograph paths from the .cs
-    assert main(["convert", str(dataset / "p.cs"), "-o", str(dataset / "relion"), "--per-micrograph", "-q"]) == 0
+    assert main(["convert", "--picks", str(dataset / "p.cs"),
+                 "-o", str(dataset / "relion"), "--per-micrograph", "-q"]) == 0
     index = starfile.read(dataset / "relion" / "coordinate_files.star")
     assert index["rlnMicrographName"].tolist()[0] == str(dataset / "micrographs" / "mic00.mrc")
     original = read_picks(picks)
@@ -55,24 +56,24 @@ def test_box_output_needs_a_box_size(synthetic_dataset, capsys: pytest.CaptureFi
     dataset = synthetic_dataset()
     picks = _scored(dataset)
     capsys.readouterr()
-    assert main(["convert", str(picks), "-o", str(dataset / "boxes"), "--per-micrograph", "--format", "box",
+    assert main(["convert", "--picks", str(picks), "-o", str(dataset / "boxes"), "--per-micrograph", "--format", "box",
                  "-q"]) == 2
-    assert "--box-size-px" in capsys.readouterr().err
-    assert main(["convert", str(picks), "-o", str(dataset / "boxes"), "--per-micrograph", "--format", "box",
-                 "--box-size-px", "40", "-q"]) == 0
+    assert "--box-size-orig-px" in capsys.readouterr().err
+    assert main(["convert", "--picks", str(picks), "-o", str(dataset / "boxes"), "--per-micrograph", "--format", "box",
+                 "--box-size-orig-px", "40", "-q"]) == 0
     assert len(list((dataset / "boxes").glob("*.box"))) == 4
 
 
 def test_threshold_by_score_and_top_k(synthetic_dataset) -> None:
     dataset = synthetic_dataset()
     picks = read_picks(_scored(dataset))
-    assert main(["threshold", str(dataset / "scored.txt"), "-o", str(dataset / "t.star"), "--min-score", "0",
+    assert main(["threshold", "--picks", str(dataset / "scored.txt"), "-o", str(dataset / "t.star"), "--threshold", "0",
                  "-q"]) == 0
     kept = read_picks(dataset / "t.star")
     assert len(kept) == int((picks.score >= 0).sum())
     assert kept.score.min() >= 0
-    assert main(["threshold", str(dataset / "scored.txt"), "-o", str(dataset / "top.txt"), "--top-k", "3",
-                 "--min-score", "-4", "-q"]) == 0
+    assert main(["threshold", "--picks", str(dataset / "scored.txt"), "-o", str(dataset / "top.txt"), "--top-k", "3",
+                 "--threshold", "-4", "-q"]) == 0
     top = read_picks(dataset / "top.txt")
     for name in picks.micrographs():
         mine = picks.for_micrograph(name)
@@ -83,7 +84,8 @@ def test_threshold_by_score_and_top_k(synthetic_dataset) -> None:
 def test_threshold_refuses_picks_without_scores(synthetic_dataset, capsys: pytest.CaptureFixture[str]) -> None:
     dataset = synthetic_dataset()
     capsys.readouterr()
-    assert main(["threshold", str(dataset / "train.txt"), "-o", str(dataset / "t.txt"), "--min-score", "0"]) == 2
+    assert main(["threshold", "--picks", str(dataset / "train.txt"),
+                 "-o", str(dataset / "t.txt"), "--threshold", "0"]) == 2
     assert "train.txt: these picks carry no scores" in capsys.readouterr().err
     assert not (dataset / "t.txt").exists()
 
@@ -93,7 +95,7 @@ def test_particles_stack_and_star(synthetic_dataset) -> None:
     picks = read_picks(dataset / "train.txt")
     out = dataset / "stack"
     assert main(["particles", "--picks", str(dataset / "train.txt"), "--micrographs", str(dataset / "micrographs"),
-                 "--box-size-px", "32", "-o", str(out), "-q"]) == 0
+                 "--box-size-orig-px", "32", "-o", str(out), "-q"]) == 0
     star = starfile.read(out / "particles.star", always_dict=True)
     optics, particles = star["optics"], star["particles"]
     assert optics["rlnImageSize"].tolist() == [32]
@@ -127,7 +129,8 @@ def test_version_and_run_log(synthetic_dataset, capsys: pytest.CaptureFixture[st
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"cryopick {__version__}"
     dataset = synthetic_dataset()
-    assert main(["threshold", str(_scored(dataset)), "-o", str(dataset / "kept" / "t.txt"), "--top-k", "2"]) == 0
+    assert main(["threshold", "--picks", str(_scored(dataset)),
+                 "-o", str(dataset / "kept" / "t.txt"), "--top-k", "2"]) == 0
     assert "kept 8 of" in (dataset / "kept" / "run.log").read_text()
     err = capsys.readouterr().err
     assert "kept 8 of" in err  # and on stderr

@@ -65,8 +65,10 @@ def test_trained_model_picks_held_out_micrographs(pipeline: Path) -> None:
 def test_extract_from_raw_micrographs_matches_preprocessed(pipeline: Path) -> None:
     out = pipeline / "per_mic"
     assert main(["extract", "--model", str(pipeline / "model"), "--micrographs", str(pipeline / "raw"),
-                 "-o", str(out), "--per-micrograph", "--format", "box", "-t", "0", "-q"]) == 0
+                 "-o", str(out), "--per-micrograph", "--format", "box", "--box-size-orig-px", "48", "-t", "0",
+                 "-q"]) == 0
     assert sorted(p.name for p in out.glob("*.box")) == [f"mic{i:02d}.box" for i in range(6)]
+    assert all(line.split()[2:4] == ["48", "48"] for line in (out / "mic04.box").read_text().splitlines())
     assert (out / "run.log").is_file()
     assert main(["extract", "--model", str(pipeline / "model"), "--micrographs", str(pipeline / "work"),
                  "-o", str(pipeline / "pre.csv"), "-t", "0", "-q"]) == 0

@@ -30,3 +30,14 @@ def test_a_strided_score_is_the_dense_score_at_every_kth_pixel() -> None:
             for full, coarse in zip(dense, strided, strict=True):
                 assert coarse.shape == full[::stride, ::stride].shape
                 np.testing.assert_allclose(coarse, full[::stride, ::stride], rtol=1e-4, atol=1e-4)
+
+
+def test_scoring_leaves_the_callers_model_as_it_was() -> None:
+    model = build_model("resnet8", units=8).train()
+    before = {name: t.clone() for name, t in model.state_dict().items()}
+    strides = [(m.stride, m.dilation) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    score_micrographs(model, [np.zeros((80, 90), np.float32)], device=torch.device("cpu"), output_stride=2)
+    assert model.training
+    assert all(p.is_contiguous() for p in model.parameters())
+    assert strides == [(m.stride, m.dilation) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(torch.equal(t, before[name]) for name, t in model.state_dict().items())  # BN statistics too

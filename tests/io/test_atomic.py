@@ -79,7 +79,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
 
 def test_dash_o_dash_writes_to_standard_output(tmp_path: Path) -> None:
     (tmp_path / "in.txt").write_text(PICKS)
-    result = _cli("convert", "in.txt", "-o", "-", "--format", "csv", "-q", cwd=tmp_path)
+    result = _cli("convert", "--picks", "in.txt", "-o", "-", "--format", "csv", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().splitlines()[1] == "mic1,10.00,20.00,0.5000"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]  # no file named -, no run.log
@@ -89,14 +89,14 @@ def test_a_link_to_standard_output_streams_and_is_left_alone(tmp_path: Path) -> 
     """The /dev/stdout case, with a link of our own (as root the old code replaced /dev/stdout)."""
     (tmp_path / "in.txt").write_text(PICKS)
     (tmp_path / "stdout").symlink_to("/proc/self/fd/1")
-    result = _cli("convert", "in.txt", "-o", "stdout", "--format", "star", "-q", cwd=tmp_path)
+    result = _cli("convert", "--picks", "in.txt", "-o", "stdout", "--format", "star", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert b"_rlnCoordinateX" in result.stdout
     assert (tmp_path / "stdout").is_symlink()
 
 
 @pytest.mark.parametrize("command", [
-    ["convert", "in.txt", "-o", "-", "--per-micrograph"],
+    ["convert", "--picks", "in.txt", "-o", "-", "--per-micrograph"],
     ["evaluate", "--picks", "in.txt", "--reference", "in.txt", "--match-radius-orig-px", "5", "-o", "-"],
 ])
 def test_dash_o_dash_is_refused_where_a_directory_is_written(tmp_path: Path, command: list[str]) -> None:

@@ -37,7 +37,7 @@ def report(synthetic_dataset) -> Path:
     write_picks(dataset / "picks.star", picks)
     output = dataset / "out" / "report.html"
     assert main(["report", "--picks", str(dataset / "picks.star"), "--micrographs", str(dataset / "micrographs"),
-                 "--reference", str(dataset / "test.txt"), "--particle-radius-px", "10", "-o", str(output),
+                 "--reference", str(dataset / "test.txt"), "--particle-radius-orig-px", "10", "-o", str(output),
                  "-q"]) == 0
     return output
 

@@ -2,6 +2,7 @@
 autoencoder term reconstructs regions it has not seen."""
 
 import copy
+import logging
 
 import numpy as np
 import pytest
@@ -98,3 +99,19 @@ def test_channels_last_training_matches_contiguous_training() -> None:
         batch_size=16, positive_fraction=0.25, learning_rate=1e-3, weight_decay=0.0, device=torch.device("cpu"),
         seed=0, quiet=True, validate=lambda m: 0.5)
     assert all(p.is_contiguous() for p in model.parameters())
+
+
+def test_without_a_progress_bar_the_log_shows_steps(monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """Piped output (no bar) still shows that training advances within an epoch."""
+    import cryopick.train.loop as loop
+
+    monkeypatch.setattr(loop, "PROGRESS_LINE_S", 0.0)
+    monkeypatch.setattr(logging.getLogger("cryopick"), "propagate", True)  # the CLI's tests turn it off
+    model = build_model("conv3", units=8)
+    sampler = CropSampler(_micrographs(range(30, 31)), crop_px=model.receptive_field_px, label_radius_px=3, seed=0)
+    with caplog.at_level("INFO", logger="cryopick"):
+        fit(model, sampler, objective="ge-binomial", pi_u=0.02, objective_weight=1.0, epochs=1, steps_per_epoch=3,
+            batch_size=16, positive_fraction=0.25, learning_rate=1e-3, weight_decay=0.0,
+            device=torch.device("cpu"), seed=0, quiet=True)
+    assert [m for m in caplog.messages if "step" in m][-1].startswith("epoch 1: step 3 of 3")

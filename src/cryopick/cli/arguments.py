@@ -2,7 +2,10 @@
 
 import argparse
 import math
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def _parsed(text: str, kind: Callable[[str], float], what: str) -> float:
@@ -47,6 +50,56 @@ def fraction(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1)")
     return value
+
+
+class _DeprecatedAlias(argparse.Action):
+    def __init__(self, option_strings: list[str], dest: str, replacement: str = "", **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, **kwargs)
+        self.replacement = replacement
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        warn_deprecated(option_string or self.dest, self.replacement)
+        setattr(namespace, self.dest, values)
+
+
+def warn_deprecated(old: str, new: str) -> None:
+    """One line on stderr (parsing runs before logging is set up)."""
+    sys.stderr.write(f"cryopick: warning: {old} is deprecated and will be removed in the next release; use {new}\n")
+
+
+def add_deprecated_alias(parser: argparse.ArgumentParser | Any, old: str, new: str, *, dest: str,
+                         **kwargs: Any) -> None:
+    """The old spelling of a renamed option, kept for one release: hidden from --help, it warns and
+    stores into the new option's ``dest``. ``kwargs`` (type, nargs) as the new option's."""
+    parser.add_argument(old, dest=dest, action=_DeprecatedAlias, replacement=new, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS, **kwargs)
+
+
+def add_picks_args(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """--picks (the one spelling for coordinate inputs) and --picks-format; the positional form of
+    convert/threshold is kept, deprecated, for one release."""
+    from cryopick.io.formats import FORMAT_HELP, FORMATS
+
+    parser.add_argument("--picks", type=Path, nargs="+", default=None, help=what)
+    parser.add_argument("legacy_picks", type=Path, nargs="*", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--picks-format", choices=FORMATS, default=None,
+                        help=f"format of --picks (default: from each suffix): {FORMAT_HELP}")
+    add_deprecated_alias(parser, "--input-format", "--picks-format", dest="picks_format", choices=FORMATS)
+
+
+def picks_inputs(args: argparse.Namespace) -> list[Path]:
+    from cryopick.errors import ConfigError
+
+    if args.picks and args.legacy_picks:
+        raise ConfigError(f"give the coordinate files once, with --picks (not also {args.legacy_picks[0]} "
+                          "before the options)")
+    if args.legacy_picks:
+        warn_deprecated("giving the coordinate files without --picks", "--picks FILE ...")
+        return list(args.legacy_picks)
+    if not args.picks:
+        raise ConfigError("give the coordinate files with --picks")
+    return list(args.picks)
 
 
 def add_cluster_args(parser: argparse.ArgumentParser) -> None:

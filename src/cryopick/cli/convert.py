@@ -8,35 +8,34 @@ cryoSPARC .cs output records each micrograph's size: it comes from a .cs input, 
 micrographs with --micrographs (which also sets the micrograph paths written to STAR/.cs files).
 
 Example usage:
-  cryopick convert picks.star -o picks.cs --micrographs MotionCorr/job002/Movies/
-  cryopick convert particles.cs -o AutoPick/from_cs/ --per-micrograph --format star
-  cryopick convert info/ -o picks.txt                      # EMAN2 *_info.json files
-  cryopick convert picks_bin4.txt -o picks.star --from-pixel-size-A 4.24 --to-pixel-size-A 1.06
-  cryopick convert picks.txt -o boxes/ --per-micrograph --format box --box-size-px 256
+  cryopick convert --picks picks.star -o picks.cs --micrographs MotionCorr/job002/Movies/
+  cryopick convert --picks particles.cs -o AutoPick/from_cs/ --per-micrograph --format star
+  cryopick convert --picks info/ -o picks.txt                      # EMAN2 *_info.json files
+  cryopick convert --picks picks_bin4.txt -o picks.star --from-pixel-size-A 4.24 --to-pixel-size-A 1.06
+  cryopick convert --picks picks.txt -o boxes/ --per-micrograph --format box --box-size-orig-px 256
 """
 
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import positive_float
-from cryopick.io.formats import FORMAT_HELP, FORMATS
+from cryopick.cli.arguments import add_deprecated_alias, add_picks_args, picks_inputs, positive_float
+from cryopick.io.formats import FORMATS
 
 
 def add_output_args(parser: argparse.ArgumentParser) -> None:
     """Output options shared by `convert` and `threshold`."""
-    parser.add_argument("inputs", type=Path, nargs="+", metavar="INPUT",
-                        help="coordinate files, or directories of per-micrograph files")
+    add_picks_args(parser, what="coordinate files, or directories of per-micrograph files")
     parser.add_argument("-o", "--output", type=Path, required=True,
                         help="output file (format from its suffix), or a directory with --per-micrograph")
-    parser.add_argument("--input-format", choices=FORMATS, default=None,
-                        help=f"format of the inputs (default: from each suffix): {FORMAT_HELP}")
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="output format (default: from the --output suffix; star with --per-micrograph)")
     parser.add_argument("--per-micrograph", action="store_true",
                         help="one file per micrograph into the --output directory (RELION output adds the "
                              "coordinate_files.star index)")
-    parser.add_argument("--box-size-px", type=positive_float, default=None,
-                        help="box size in output pixels, for EMAN2 .box output")
+    parser.add_argument("--box-size-orig-px", type=positive_float, default=None,
+                        help="box side for EMAN2 .box output, in the output coordinates' pixels (the original "
+                             "micrographs' unless rescaled); required for .box output")
+    add_deprecated_alias(parser, "--box-size-px", "--box-size-orig-px", dest="box_size_orig_px", type=positive_float)
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.from_pixel_size_A is None) != (args.to_pixel_size_A is None):
         raise ConfigError("give both --from-pixel-size-A and --to-pixel-size-A, or neither")
     scale = args.scale or (args.from_pixel_size_A / args.to_pixel_size_A if args.from_pixel_size_A else 1.0)
-    run_convert(args.inputs, args.output, input_format=args.input_format, output_format=args.format,
+    run_convert(picks_inputs(args), args.output, input_format=args.picks_format, output_format=args.format,
                 per_micrograph=args.per_micrograph, scale=scale, micrographs=args.micrographs,
-                box_size_orig_px=args.box_size_px)
+                box_size_orig_px=args.box_size_orig_px)
     return 0

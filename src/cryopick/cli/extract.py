@@ -13,7 +13,8 @@ picks are identical to an in-process run.
 
 Example usage:
   cryopick extract --model model/ --micrographs work/ -o picks.star
-  cryopick extract --model model/ --micrographs raw/*.mrc -o picks/ --per-micrograph --format box
+  cryopick extract --model model/ --micrographs raw/*.mrc -o picks/ --per-micrograph --format box \\
+      --box-size-orig-px 256
   # from a RELION project: RELION's paths, <mic>_autopick.star files and coordinate_files.star
   cryopick extract --model model/ --micrographs MotionCorr/job002/Movies/*.mrc -o AutoPick/cp/ --per-micrograph
   cryopick extract --model model/ --micrographs work/ -o picks.cs   # cryoSPARC
@@ -44,6 +45,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="write one file per micrograph into the --output directory: RELION "
                              "<micrograph>_autopick.star files plus the coordinate_files.star index RELION's "
                              "Extract and Import jobs read, EMAN2 .box or <micrograph>_info.json, or .txt/.csv")
+    parser.add_argument("--box-size-orig-px", type=positive_float, default=None,
+                        help="box side written to EMAN2 .box output, in original pixels (default: the particle "
+                             "diameter from the model); a box reaching past the micrograph's edge keeps its "
+                             "centre, so its corner can be negative, as EMAN2 writes such boxes too")
     parser.add_argument("-t", "--threshold", type=finite_float, default=-6.0,
                         help="keep picks whose log-likelihood ratio is at least this (default: %(default)s)")
     parser.add_argument("--nms-radius-px", type=positive_float, default=None,
@@ -78,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = ExtractConfig(threshold=args.threshold, nms_radius_px=args.nms_radius_px, batch_size=args.batch_size,
                            tile_size_px=args.tile_size_px, device=args.device, score_stride_px=args.score_stride_px,
-                           pixel_size_A=args.pixel_size_A)
+                           pixel_size_A=args.pixel_size_A, box_size_orig_px=args.box_size_orig_px)
     common = {"output_format": args.format, "per_micrograph": args.per_micrograph, "quiet": args.progress_disabled,
               "cluster": cluster_config(args)}
     if args.watch is not None:

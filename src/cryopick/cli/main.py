@@ -8,8 +8,8 @@ Example usage (the whole pipeline):
   cryopick extract --model model/ --micrographs work/ -o picks.star
   cryopick evaluate --picks picks.star --reference truth.star --model model/ -o eval/
   cryopick report --picks picks.star --micrographs work/ --reference truth.star -o report.html
-  cryopick threshold picks.star --min-score 0 -o picks_t0.star
-  cryopick particles --picks picks_t0.star --micrographs raw/ --box-size-px 256 -o stack/
+  cryopick threshold --picks picks.star --threshold 0 -o picks_t0.star
+  cryopick particles --picks picks_t0.star --micrographs raw/ --box-size-orig-px 256 -o stack/
 
 Coordinates are read and written as RELION STAR (particles.star, *_autopick.star and the
 coordinate_files.star index), cryoSPARC .cs, EMAN2 .box and *_info.json, Topaz .txt and CSV;

@@ -11,14 +11,21 @@ micrographs not done yet (or whose picks or settings changed); --workers/--sched
 Dask as `extract` does.
 
 Example usage:
-  cryopick particles --picks picks_t0.star --micrographs raw/ --box-size-px 256 -o stack/
-  cryopick particles --picks picks.star --micrographs work/ --box-size-px 256 --no-invert-contrast -o stack/
+  cryopick particles --picks picks_t0.star --micrographs raw/ --box-size-orig-px 256 -o stack/
+  cryopick particles --picks picks.star --micrographs work/ --box-size-orig-px 256 --no-invert-contrast -o stack/
 """
 
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import add_cluster_args, cluster_config, fraction, positive_float, positive_int
+from cryopick.cli.arguments import (
+    add_cluster_args,
+    add_deprecated_alias,
+    cluster_config,
+    fraction,
+    positive_float,
+    positive_int,
+)
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
@@ -31,11 +38,14 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="the original micrographs (files or directories), or a preprocessed directory, "
                              "whose originals are used")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output directory")
-    parser.add_argument("--box-size-px", type=positive_int, required=True,
-                        help="box side in original pixels (often 1.5-2x the particle diameter)")
-    parser.add_argument("--background-radius-px", type=positive_float, default=None,
-                        help="pixels farther than this from the centre are background for normalising "
+    parser.add_argument("--box-size-orig-px", type=positive_int, default=None,
+                        help="box side in original pixels (often 1.5-2x the particle diameter); required")
+    add_deprecated_alias(parser, "--box-size-px", "--box-size-orig-px", dest="box_size_orig_px", type=positive_int)
+    parser.add_argument("--background-radius-orig-px", type=positive_float, default=None,
+                        help="original pixels farther than this from the centre are background for normalising "
                              "(default: 3/4 of half the box, as RELION)")
+    add_deprecated_alias(parser, "--background-radius-px", "--background-radius-orig-px",
+                         dest="background_radius_orig_px", type=positive_float)
     parser.add_argument("--no-invert-contrast", dest="invert_contrast", action="store_false",
                         help="keep the micrograph's contrast (default: invert, particles white)")
     parser.add_argument("--pixel-size-A", type=positive_float, default=None,
@@ -51,10 +61,13 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cryopick.config import ParticlesConfig
+    from cryopick.errors import ConfigError
     from cryopick.workflows.particles import run_particles
 
+    if args.box_size_orig_px is None:
+        raise ConfigError("give the box size: --box-size-orig-px")
     config = ParticlesConfig(
-        box_size_orig_px=args.box_size_px, background_radius_orig_px=args.background_radius_px,
+        box_size_orig_px=args.box_size_orig_px, background_radius_orig_px=args.background_radius_orig_px,
         invert_contrast=args.invert_contrast, pixel_size_A=args.pixel_size_A, voltage_kV=args.voltage_kV,
         spherical_aberration_mm=args.spherical_aberration_mm, amplitude_contrast=args.amplitude_contrast,
     )

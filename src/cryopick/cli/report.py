@@ -9,7 +9,7 @@ server, and can be archived or mailed as it is.
 
 Picks drawn: those scoring at least --threshold (default: the best-F1 threshold when a
 reference is given, else 0, even odds). The particle radius comes from --model or a
-preprocessed --micrographs directory, or --particle-radius-px.
+preprocessed --micrographs directory, or --particle-radius-orig-px.
 
 Example usage:
   cryopick report --picks picks.star --micrographs work/ -o report.html
@@ -19,7 +19,7 @@ Example usage:
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import finite_float, positive_float, positive_int
+from cryopick.cli.arguments import add_deprecated_alias, finite_float, positive_float, positive_int
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
@@ -34,9 +34,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help=f"default: from the suffix; {FORMAT_HELP}")
     parser.add_argument("--reference-format", choices=FORMATS, default=None, help="default: from the suffix")
     parser.add_argument("--model", type=Path, default=None, help="model directory: the particle radius")
-    parser.add_argument("--particle-radius-px", type=positive_float, default=None,
+    parser.add_argument("--particle-radius-orig-px", type=positive_float, default=None,
                         help="particle radius in original pixels (default: from --model or a preprocessed "
                              "--micrographs directory)")
+    add_deprecated_alias(parser, "--particle-radius-px", "--particle-radius-orig-px", dest="particle_radius_orig_px",
+                         type=positive_float)
     parser.add_argument("-t", "--threshold", type=finite_float, default=None,
                         help="draw and count picks scoring at least this (default: best F1 with --reference, else 0)")
     parser.add_argument("--max-micrographs", type=positive_int, default=48,
@@ -53,11 +55,11 @@ def run(args: argparse.Namespace) -> int:
     from cryopick.workflows.report import run_report
     from cryopick.workflows.sources import is_preprocessed, recorded_geometry
 
-    radius = args.particle_radius_px
+    radius = args.particle_radius_orig_px
     if radius is None:
         if args.model is None and not is_preprocessed(args.micrographs):
             raise ConfigError("give the particle size: --model, a preprocessed --micrographs directory, "
-                              "or --particle-radius-px")
+                              "or --particle-radius-orig-px")
         radius = recorded_geometry(model_dir=args.model, preprocessed_dir=args.micrographs[0]).particle_radius_orig_px
     config = ReportConfig(particle_radius_orig_px=radius, threshold=args.threshold,
                           max_micrographs=args.max_micrographs, thumbnail_px=args.thumbnail_px)

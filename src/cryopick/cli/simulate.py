@@ -4,18 +4,20 @@ Writes micrographs/*.mrc, particles_train.txt, particles_test.txt (split by micr
 meta.json, the same layout as the benchmark datasets, for trying cryopick without real data.
 
 Example usage:
-  cryopick simulate -o demo-data/ --micrographs 8
+  cryopick simulate -o demo-data/ --num-micrographs 8
 """
 
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import fraction, positive_float, positive_int
+from cryopick.cli.arguments import add_deprecated_alias, fraction, positive_float, positive_int
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="dataset directory to write")
-    parser.add_argument("--micrographs", type=positive_int, default=8, help="how many (default: %(default)s)")
+    parser.add_argument("--num-micrographs", type=positive_int, default=8,
+                        help="how many micrographs to make (default: %(default)s)")
+    add_deprecated_alias(parser, "--micrographs", "--num-micrographs", dest="num_micrographs", type=positive_int)
     parser.add_argument("--size-px", type=positive_int, default=768,
                         help="micrograph edge in pixels (default: %(default)s)")
     parser.add_argument("--pixel-size-A", type=positive_float, default=2.0, help="(default: %(default)s)")
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         from cryopick.errors import ConfigError
 
         raise ConfigError(f"--size-px {args.size_px} is too small; use >= 64")
-    run_simulate(args.output, n_micrographs=args.micrographs, shape_px=(args.size_px, args.size_px),
+    run_simulate(args.output, n_micrographs=args.num_micrographs, shape_px=(args.size_px, args.size_px),
                  pixel_size_A=args.pixel_size_A, particle_diameter_A=args.particle_diameter_A,
                  particles_per_micrograph=args.particles_per_micrograph, snr=args.snr,
                  test_fraction=args.test_fraction, seed=args.seed, quiet=args.progress_disabled)

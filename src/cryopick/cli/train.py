@@ -1,10 +1,12 @@
-"""Train a picker from labelled particle centres, treating everything else as unlabelled.
+r"""Train a picker from labelled particle centres, treating everything else as unlabelled.
 
 Reads the preprocessed micrographs and their geometry (from `cryopick preprocess`), the labelled
 centres (original-micrograph pixels; .txt/.csv/.star/.box), and the expected number of particles
 per micrograph, which sets the class prior. Trains a fully-convolutional classifier with a
-positive-unlabelled objective (GE-binomial by default), holds out whole micrographs to choose the
-best epoch by average precision, and saves the model as weights.safetensors + model.json.
+positive-unlabelled objective (GE-binomial by default) for a fixed budget (--epochs x
+--steps-per-epoch), and saves the model as weights.safetensors + model.json. With
+--validation-fraction (off by default) it also holds out whole labelled micrographs, keeps the
+epoch with the best held-out average precision and stops early.
 
 Example usage:
   cryopick train --micrographs work/ --particles labels.star \

@@ -7,6 +7,7 @@ With ``output_stride`` k > 1 only every k-th pixel (in both directions) is score
 logits as at k = 1 at those pixels, for about 1/k^2 of the arithmetic.
 """
 
+import copy
 from collections.abc import Iterator
 
 import numpy as np
@@ -44,30 +45,26 @@ def score_micrographs(
 
     tile_rows = whole(min(tile_size_px, max(image.shape[0] for image in images)))
     tile_cols = whole(min(tile_size_px, max(image.shape[1] for image in images)))
-    model.eval()
-    model.to(device)  # outside inference mode: the parameters must stay trainable
-    # channels-last lets oneDNN/cuDNN run the dilated convolutions near matmul speed (~1.5x on CPU)
-    model.to(memory_format=torch.channels_last)
+    # a private copy (a few milliseconds): the caller's model keeps its device, layout, strides and
+    # mode. Channels-last lets oneDNN/cuDNN run the dilated convolutions near matmul speed (~1.5x on CPU)
+    model = copy.deepcopy(model).eval().to(device, memory_format=torch.channels_last)
     scores = [np.empty((-(-image.shape[0] // k), -(-image.shape[1] // k)), dtype=np.float32) for image in images]
     jobs = []
     padded = [np.pad(np.asarray(image, dtype=np.float32), half) for image in images]
     for index, image in enumerate(images):
         for top, left, rows, cols in _tiles(image.shape, tile_rows, tile_cols):  # type: ignore[arg-type]
             jobs.append((index, top, left, rows, cols))
-    try:
-        with dense_mode(model, k), torch.inference_mode():
-            for start in range(0, len(jobs), batch_size):
-                chunk = jobs[start: start + batch_size]
-                batch = np.zeros((len(chunk), 1, tile_rows + 2 * half, tile_cols + 2 * half), dtype=np.float32)
-                for slot, (index, top, left, rows, cols) in enumerate(chunk):
-                    batch[slot, 0, : rows + 2 * half, : cols + 2 * half] = \
-                        padded[index][top: top + rows + 2 * half, left: left + cols + 2 * half]
-                tiles = torch.from_numpy(batch).to(device, memory_format=torch.channels_last)
-                logits = model(tiles).float().cpu().numpy()
-                for slot, (index, top, left, rows, cols) in enumerate(chunk):
-                    out_rows, out_cols = -(-rows // k), -(-cols // k)
-                    scores[index][top // k: top // k + out_rows, left // k: left // k + out_cols] = \
-                        logits[slot, 0, :out_rows, :out_cols]
-    finally:
-        model.to(memory_format=torch.contiguous_format)
+    with dense_mode(model, k), torch.inference_mode():
+        for start in range(0, len(jobs), batch_size):
+            chunk = jobs[start: start + batch_size]
+            batch = np.zeros((len(chunk), 1, tile_rows + 2 * half, tile_cols + 2 * half), dtype=np.float32)
+            for slot, (index, top, left, rows, cols) in enumerate(chunk):
+                batch[slot, 0, : rows + 2 * half, : cols + 2 * half] = \
+                    padded[index][top: top + rows + 2 * half, left: left + cols + 2 * half]
+            tiles = torch.from_numpy(batch).to(device, memory_format=torch.channels_last)
+            logits = model(tiles).float().cpu().numpy()
+            for slot, (index, top, left, rows, cols) in enumerate(chunk):
+                out_rows, out_cols = -(-rows // k), -(-cols // k)
+                scores[index][top // k: top // k + out_rows, left // k: left // k + out_cols] = \
+                    logits[slot, 0, :out_rows, :out_cols]
     return scores

@@ -107,7 +107,7 @@ def _write_one(path: Path, picks: Picks, kind: str, box_size_orig_px: float | No
                                    "(--micrographs) so their sizes are known") from None
     elif kind == "box":
         if box_size_orig_px is None:
-            raise InputError(path, "an EMAN2 .box file records a box size: give it (--box-size-px)")
+            raise InputError(path, "an EMAN2 .box file records a box size: give it (--box-size-orig-px)")
         atomic_write_text(path, format_box(picks, box_size_orig_px=box_size_orig_px))
     elif kind == "eman2":
         existing = None

@@ -1,34 +1,41 @@
-"""Figures as PNG bytes (matplotlib, Agg): the PR curve, score histogram, particles per
-micrograph, and micrograph thumbnails with their picks drawn and coloured by score."""
+"""Figures as PNG bytes: the PR curve, score histogram, particles per micrograph, and micrograph
+thumbnails with their picks drawn and coloured by score.
+
+Figures are built as ``matplotlib.figure.Figure`` objects and rendered by Agg directly, without
+pyplot: importing this module leaves a notebook's backend and open figures alone."""
 
 import io
 
-import matplotlib
+import matplotlib.cm
+import matplotlib.colors
 import matplotlib.ticker
 import numpy as np
 import numpy.typing as npt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PatchCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
 
 from cryopick.evaluate.metrics import PrecisionRecall
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
-from matplotlib.collections import PatchCollection  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Circle  # noqa: E402
 
 SCORE_COLORMAP = "plasma"
 
 
+def _subplots(*grid: int, figsize: tuple[float, float]):  # type: ignore[no-untyped-def]
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(*grid)
+
+
 def _png(figure: Figure, dpi: float = 100) -> bytes:
     buffer = io.BytesIO()
+    FigureCanvasAgg(figure)  # no pyplot: the figure gets its own Agg canvas
     figure.savefig(buffer, format="png", dpi=dpi)
-    plt.close(figure)
     return buffer.getvalue()
 
 
 def precision_recall_figure(curve: PrecisionRecall, title: str) -> bytes:
     """Left: precision against recall. Right: F1, precision and recall against the threshold."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    figure, (left, right) = _subplots(1, 2, figsize=(10, 4.2))
     left.plot(curve.recall, curve.precision, color="tab:blue")
     left.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
              title=f"precision-recall (AP {curve.average_precision:.3f})")
@@ -51,7 +58,7 @@ def precision_recall_figure(curve: PrecisionRecall, title: str) -> bytes:
 def score_histogram(scores: npt.NDArray[np.float64], threshold: float,
                     matched: npt.NDArray[np.bool_] | None = None) -> bytes:
     """With a reference, matched and unmatched picks are stacked in two colours."""
-    figure, axes = plt.subplots(figsize=(5.2, 3.6))
+    figure, axes = _subplots(figsize=(5.2, 3.6))
     finite = np.isfinite(scores)
     bins = np.histogram_bin_edges(scores[finite], bins=60) if finite.any() else 10
     if matched is None:
@@ -68,7 +75,7 @@ def score_histogram(scores: npt.NDArray[np.float64], threshold: float,
 
 
 def picks_per_micrograph_figure(counts: npt.NDArray[np.int64], threshold: float) -> bytes:
-    figure, axes = plt.subplots(figsize=(5.2, 3.6))
+    figure, axes = _subplots(figsize=(5.2, 3.6))
     axes.hist(counts, bins=min(40, max(5, len(np.unique(counts)))), color="tab:cyan")
     axes.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axes.set(xlabel=f"picks per micrograph (score >= {threshold:g})", ylabel="micrographs",
@@ -90,7 +97,7 @@ def thumbnail(image: npt.NDArray[np.float32], *, x_px: npt.NDArray[np.float64], 
     particle radius coloured by score; reference particles, if any, small white crosses."""
     rows, cols = image.shape
     dpi = 100
-    figure = plt.figure(figsize=(cols / dpi, rows / dpi), dpi=dpi)
+    figure = Figure(figsize=(cols / dpi, rows / dpi), dpi=dpi)
     axes = figure.add_axes((0, 0, 1, 1))
     low, high = display_range(image)
     axes.imshow(image, cmap="gray", vmin=low, vmax=high, interpolation="antialiased")
@@ -108,8 +115,8 @@ def thumbnail(image: npt.NDArray[np.float32], *, x_px: npt.NDArray[np.float64], 
 
 
 def colorbar_figure(score_range: tuple[float, float]) -> bytes:
-    figure = plt.figure(figsize=(4.5, 0.9))
+    figure = Figure(figsize=(4.5, 0.9))
     axes = figure.add_axes((0.05, 0.6, 0.9, 0.25))
-    figure.colorbar(plt.cm.ScalarMappable(norm=matplotlib.colors.Normalize(*score_range), cmap=SCORE_COLORMAP),
+    figure.colorbar(matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(*score_range), cmap=SCORE_COLORMAP),
                     cax=axes, orientation="horizontal", label="pick score (log-likelihood ratio)")
     return _png(figure)

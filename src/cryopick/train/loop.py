@@ -52,6 +52,10 @@ class TrainResult:
     stopped_early: bool = False
 
 
+#: With no progress bar (quiet, or stderr not a terminal), a log line this often within an epoch.
+PROGRESS_LINE_S = 30.0
+
+
 def fit(
     model: PickerNet,
     sampler: CropSampler,
@@ -123,7 +127,7 @@ def fit(
         for epoch in range(first_epoch, epochs + 1):
             if stopped_early:
                 break
-            started = time.perf_counter()
+            started = last_line = time.perf_counter()
             model.train()
             memory_format = torch.channels_last if model.trains_channels_last else torch.contiguous_format
             model.to(memory_format=memory_format)  # again each epoch: held-out scoring resets it
@@ -147,6 +151,11 @@ def fit(
                 optimizer.step()
                 losses[step] = loss.detach().cpu()
                 progress.update(1)
+                if progress.disable and time.perf_counter() - last_line >= PROGRESS_LINE_S:
+                    last_line = time.perf_counter()
+                    done = step + 1
+                    log.info("epoch %d: step %d of %d (%.2f s/step)", epoch, done, steps_per_epoch,
+                             (last_line - started) / done)
             mean_loss = float(losses.mean())
             if not np.isfinite(mean_loss):
                 raise FloatingPointError(f"training diverged at epoch {epoch} (loss {mean_loss})")

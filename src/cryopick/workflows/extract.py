@@ -341,15 +341,16 @@ def run_extract(
                  " on a Dask cluster" if extractor.client is not None else "")
         skipped = extractor.run(sources)
         picks = extractor.picks(sources)
-    return _write_outputs(picks, sources, inputs, output, fmt, per_micrograph, extractor.geometry, skipped)
+    return _write_outputs(picks, sources, inputs, output, fmt, per_micrograph,
+                          config.box_size_orig_px or extractor.geometry.particle_diameter_orig_px, skipped)
 
 
 def _write_outputs(picks: Picks, sources: list[MicrographSource], inputs: list[Path], output: Path, fmt: str,
-                   per_micrograph: bool, geometry: Geometry, skipped: int) -> ExtractSummary:
+                   per_micrograph: bool, box_size_orig_px: float, skipped: int) -> ExtractSummary:
     picks = picks.with_info(micrograph_infos(inputs))
     names = [s.name for s in sources]
     outputs = write_coordinates(output, picks, fmt=fmt, per_micrograph=per_micrograph, micrographs=names,
-                                box_size_orig_px=geometry.particle_diameter_orig_px)
+                                box_size_orig_px=box_size_orig_px)
     log.info("%d picks on %d micrographs -> %s", len(picks), len(names), describe_output(output, fmt, per_micrograph))
     return ExtractSummary(len(names), len(picks), skipped, outputs)
 
@@ -393,11 +394,27 @@ def run_extract_watch(
     done: dict[str, MicrographSource] = {}
     summary = ExtractSummary(0, 0, 0, [])
     idle_since = time.monotonic()
-    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM stops a watch as Ctrl-C does; a handler can only be set from the main thread (a
+    # library caller on another thread stops it with an exception instead)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     log.info("watching %s for micrographs (every %g s; Ctrl-C to stop)", watch_dir, poll_interval_s)
     try:
         with Extractor(config, model_dir, results_dir_for(output, per_micrograph), cluster=cluster,
                        quiet=quiet) as extractor:
+
+            def write_finished(sources: list[MicrographSource]) -> bool:
+                nonlocal summary
+                finished = [s for s in sources if s.name not in done and not extractor.pending([s])]
+                if finished:
+                    done.update((s.name, s) for s in finished)
+                    summary = _write_outputs(extractor.picks(list(done.values())), list(done.values()),
+                                             [s.path for s in done.values()], output, fmt, per_micrograph,
+                                             config.box_size_orig_px or extractor.geometry.particle_diameter_orig_px,
+                                             0)
+                return bool(finished)
+
+            sources: list[MicrographSource] = []
             try:
                 while True:
                     ready = [p for p in _stable_files(Path(watch_dir), last_seen)
@@ -410,21 +427,18 @@ def run_extract_watch(
                             log.warning("skipping for now: %s", exc)
                             if exc.path in last_seen:
                                 refused[exc.path] = last_seen[exc.path]
-                        finished = [s for s in sources if not extractor.pending([s])]
-                        done.update((s.name, s) for s in finished)
-                        if finished:
-                            summary = _write_outputs(extractor.picks(list(done.values())), list(done.values()),
-                                                     [s.path for s in done.values()], output, fmt, per_micrograph,
-                                                     extractor.geometry, 0)
+                        if write_finished(sources):
                             idle_since = time.monotonic()
                     elif stop_after_idle_s is not None and time.monotonic() - idle_since >= stop_after_idle_s:
                         log.info("no new micrographs for %g s: stopping", stop_after_idle_s)
                         break
                     time.sleep(poll_interval_s)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # the batch's finished micrographs go into the output too
+                write_finished(sources)
                 log.info("stopped: %d micrographs picked", len(done))
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
     return summary
 
 

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from cryopick import __version__
 from cryopick.config import ReportConfig
+from cryopick.errors import InputError
 from cryopick.evaluate.metrics import agreement
 from cryopick.io._atomic import atomic_write_text
 from cryopick.io.coordinates import read_all_picks
@@ -85,6 +86,21 @@ def _score_range(scores: npt.NDArray[np.float64], threshold: float) -> tuple[flo
     return low, high if high > low else low + 1
 
 
+def _check_names(picks: Picks, sources: list[_Source], picks_path: Path) -> None:
+    """Picks for micrographs that were not given cannot be drawn: none in common is an error
+    (the wrong files, or names that differ), some missing a warning."""
+    given = {s.name for s in sources}
+    missing = sorted(set(picks.micrographs()) - given)
+    if not missing or not len(picks):
+        return
+    if len(missing) == len(picks.micrographs()):
+        raise InputError(picks_path, f"no micrograph in common with --micrographs (picks name e.g. {missing[0]!r}, "
+                                     f"the micrographs e.g. {min(given) if given else 'none'!r})")
+    n_picks = int(np.isin(picks.micrograph, missing).sum())
+    log.warning("%d picks on %d micrographs not among --micrographs (e.g. %s): counted, not drawn", n_picks,
+                len(missing), missing[0])
+
+
 def run_report(
     config: ReportConfig,
     picks_paths: list[Path],
@@ -100,6 +116,7 @@ def run_report(
     picks = read_all_picks(picks_paths, picks_format)
     reference = read_all_picks(reference_paths, reference_format) if reference_paths else None
     sources = _sources(micrograph_inputs)
+    _check_names(picks, sources, Path(picks_paths[0]))
     scores = picks.score if picks.has_scores else np.zeros(len(picks))
     summary = [("picks", ", ".join(str(p) for p in picks_paths)), ("micrographs", str(len(sources)))]
     figures = []
