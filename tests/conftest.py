@@ -14,24 +14,36 @@ from cryopick.synthetic import make_micrograph
 torch.set_num_threads(2)
 
 
+def write_synthetic_dataset(root: Path, n_micrographs: int = 6, n_test: int = 2, snr: float = 0.5,
+                            size_px: int = 256, particles: int = 25) -> Path:
+    """Micrographs at 2 A/px with a 40 A (20 px) particle under ``root``; the last ``n_test`` are
+    the test set (train.txt, test.txt)."""
+    train, test = [], []
+    for index in range(n_micrographs):
+        mic = make_micrograph((size_px, size_px), n_particles=particles, diameter_px=20, snr=snr,
+                              n_distractors=3, seed=100 + index)
+        name = f"mic{index:02d}"
+        write_mrc(root / "micrographs" / f"{name}.mrc", mic.image, pixel_size_A=2.0)
+        picks = Picks.build([name] * len(mic.centres_px), mic.centres_px[:, 1], mic.centres_px[:, 0])
+        (test if index >= n_micrographs - n_test else train).append(picks)
+    write_picks(root / "train.txt", Picks.concatenate(train))
+    write_picks(root / "test.txt", Picks.concatenate(test))
+    return root
+
+
+@pytest.fixture(scope="session")
+def dataset_writer():
+    """``write_synthetic_dataset``, for fixtures of wider scope than a test."""
+    return write_synthetic_dataset
+
+
 @pytest.fixture
 def synthetic_dataset(tmp_path: Path):
     """Six 256x256 micrographs at 2 A/px with a 40 A (20 px) particle; four train, two test."""
 
     def build(n_micrographs: int = 6, n_test: int = 2, snr: float = 0.5, size_px: int = 256,
               particles: int = 25) -> Path:
-        root = tmp_path / "dataset"
-        train, test = [], []
-        for index in range(n_micrographs):
-            mic = make_micrograph((size_px, size_px), n_particles=particles, diameter_px=20, snr=snr,
-                                  n_distractors=3, seed=100 + index)
-            name = f"mic{index:02d}"
-            write_mrc(root / "micrographs" / f"{name}.mrc", mic.image, pixel_size_A=2.0)
-            picks = Picks.build([name] * len(mic.centres_px), mic.centres_px[:, 1], mic.centres_px[:, 0])
-            (test if index >= n_micrographs - n_test else train).append(picks)
-        write_picks(root / "train.txt", Picks.concatenate(train))
-        write_picks(root / "test.txt", Picks.concatenate(test))
-        return root
+        return write_synthetic_dataset(tmp_path / "dataset", n_micrographs, n_test, snr, size_px, particles)
 
     return build
 

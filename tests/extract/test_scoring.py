@@ -20,7 +20,7 @@ def test_tiles_stitch_to_the_whole_image_score() -> None:
 def test_a_strided_score_is_the_dense_score_at_every_kth_pixel() -> None:
     rng = np.random.default_rng(3)
     images = [rng.standard_normal((83, 70)).astype(np.float32), rng.standard_normal((64, 97)).astype(np.float32)]
-    for name in ("conv3", "conv6", "resnet8"):
+    for name in ("conv3", "conv6", "resnet8", "topaz-resnet8", "topaz-resnet16"):
         torch.manual_seed(0)
         model = build_model(name, units=8).eval()
         dense = score_micrographs(model, images, device=torch.device("cpu"), batch_size=2)

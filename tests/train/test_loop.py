@@ -70,7 +70,7 @@ def test_autoencoder_term_reconstructs_unseen_regions() -> None:
     assert after < 0.75, f"relative reconstruction error {before:.3f} -> {after:.3f}"
 
 
-@pytest.mark.parametrize("model_name", ["conv3", "conv6", "resnet8"])
+@pytest.mark.parametrize("model_name", ["conv3", "conv6", "resnet8", "topaz-resnet8", "topaz-resnet16"])
 def test_decoder_returns_the_region(model_name: str) -> None:
     model = build_model(model_name, units=8)
     decoder = RegionDecoder(model.feature_channels, model.receptive_field_px)

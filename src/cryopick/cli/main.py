@@ -11,6 +11,12 @@ Example usage (the whole pipeline):
   cryopick threshold --picks picks.star --threshold 0 -o picks_t0.star
   cryopick particles --picks picks_t0.star --micrographs raw/ --box-size-orig-px 256 -o stack/
 
+With no labels at all, a Topaz general detector (from an installed topaz-em, read without
+running it) picks, or starts training:
+
+  cryopick import-model --from-topaz resnet16_u64 --micrographs work/ -o topaz_general/
+  cryopick extract --model topaz_general/ --micrographs work/ -o picks.star
+
 Coordinates are read and written as RELION STAR (particles.star, *_autopick.star and the
 coordinate_files.star index), cryoSPARC .cs, EMAN2 .box and *_info.json, Topaz .txt and CSV;
 `cryopick convert` converts between them.
@@ -28,7 +34,18 @@ from pathlib import Path
 from types import ModuleType
 
 from cryopick import __version__
-from cryopick.cli import convert, evaluate, extract, particles, preprocess, report, simulate, threshold, train
+from cryopick.cli import (
+    convert,
+    evaluate,
+    extract,
+    import_model,
+    particles,
+    preprocess,
+    report,
+    simulate,
+    threshold,
+    train,
+)
 from cryopick.errors import ConfigError, CryopickError, InputError
 from cryopick.io._atomic import STDOUT, is_stream, output_lock
 
@@ -44,6 +61,7 @@ COMMANDS: dict[str, ModuleType] = {
     "particles": particles,
     "report": report,
     "simulate": simulate,
+    "import-model": import_model,
 }
 
 

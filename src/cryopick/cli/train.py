@@ -13,6 +13,8 @@ Example usage:
       --expected-particles-per-micrograph 150 -o model/
   cryopick train --micrographs work/ --particles labels.txt --expected-particles-per-micrograph 150 \
       --num-labeled 100 --model resnet8 --epochs 20 -o model/
+  # from a Topaz general detector (see `cryopick import-model`)
+  cryopick train --micrographs work/ --particles labels.star -n 150 --init topaz_general/ -o model/
   # 30 labels: add the autoencoder term, and let 3-fold cross-validation choose the count
   cryopick train --micrographs work/ --particles labels.star -n 100 200 400 --autoencoder 0 auto \
       --k-fold 3 -o model/
@@ -57,7 +59,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="auto: conv3 when its receptive field spans 2 particle diameters (particles up to "
                              "15 working px across), else resnet8; conv3: the paper's 3-layer net (receptive field "
                              "31 px, fastest); resnet8: a small ResNet (67 px); conv6: six small convolutions (67 "
-                             "px, a third of resnet8's training time, less accurate on small particles) "
+                             "px, a third of resnet8's training time, less accurate on small particles); "
+                             "topaz-resnet8/16: Topaz's own layouts (71/91 px; what `import-model` rebuilds) "
                              "(default: %(default)s)")
     parser.add_argument("--units", type=positive_int, default=32,
                         help="filters in the first layer; later layers scale with it (default: %(default)s)")
@@ -97,6 +100,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="L2 on weights (default: %(default)s)")
     parser.add_argument("--patience", type=positive_int, default=DEFAULT.patience_epochs,
                         help="stop after this many epochs without held-out gain (default: %(default)s)")
+    parser.add_argument("--init", type=Path, default=None, metavar="MODEL_DIR",
+                        help="start from this model's architecture and weights instead of from scratch: a "
+                             "cryopick model, or a Topaz one brought in by `cryopick import-model` (as Topaz "
+                             "starts from its general detector); --model and --units then come from it")
     parser.add_argument("--seed", type=int, default=DEFAULT.seed, help="(default: %(default)s)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last epoch checkpoint in OUTPUT/checkpoint (after a crash or "
@@ -134,5 +141,5 @@ def run(args: argparse.Namespace) -> int:
     )
     run_train(config, args.micrographs, args.particles, args.output, particles_format=args.particles_format,
               quiet=args.progress_disabled, command=["cryopick", *sys.argv[1:]], resume=args.resume,
-              tuning=tuning)
+              tuning=tuning, init_model=args.init)
     return 0

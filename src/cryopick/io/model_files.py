@@ -101,7 +101,8 @@ def _model_paths(path: Path) -> tuple[Path, Path]:
         return path, path.with_name(WEIGHTS_NAME)
     if path.suffix in (".sav", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"):
         raise InputError(path, "is a pickled (PyTorch/Topaz) model; cryopick loads only its own "
-                               "safetensors + model.json directories and never unpickles")
+                               "safetensors + model.json directories and never unpickles (a Topaz model: "
+                               "`cryopick import-model` reads it without running it)")
     if not path.exists():
         raise InputError(path, "no such model directory")
     raise InputError(path, f"expected a model directory holding {CONFIG_NAME} and {WEIGHTS_NAME}")

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from cryopick.models.topaz_layout import topaz_resnet8_encoder, topaz_resnet16_encoder, widths
+
 
 def _activation(kind: str, channels: int) -> nn.Module:
     if kind == "prelu":
@@ -181,6 +183,18 @@ def _resnet8(units: int = 32) -> PickerNet:
     return model
 
 
+def _topaz_resnet8(units: int | list[int] = 32, batch_norm: bool = False) -> PickerNet:
+    """Topaz's ResNet8, layer for layer (for its imported models, or to train in its layout)."""
+    encoder, channels = topaz_resnet8_encoder(units, batch_norm)
+    return PickerNet(encoder, channels, "topaz-resnet8", {"units": list(widths(units)), "batch_norm": batch_norm})
+
+
+def _topaz_resnet16(units: int | list[int] = 32, batch_norm: bool = False) -> PickerNet:
+    """Topaz's ResNet16, layer for layer (its general detectors are resnet16_u32/u64)."""
+    encoder, channels = topaz_resnet16_encoder(units, batch_norm)
+    return PickerNet(encoder, channels, "topaz-resnet16", {"units": list(widths(units)), "batch_norm": batch_norm})
+
+
 class RegionDecoder(nn.Module):
     """Transposed convolutions from a region's encoder features (1x1 spatially, as the encoder
     sees a crop one receptive field wide) back to the region, for the autoencoder term.
@@ -211,7 +225,8 @@ class RegionDecoder(nn.Module):
         return _centre_crop(self.layers(features), self.crop_px, self.crop_px)
 
 
-_REGISTRY: dict[str, Callable[..., PickerNet]] = {"conv3": _conv3, "conv6": _conv6, "resnet8": _resnet8}
+_REGISTRY: dict[str, Callable[..., PickerNet]] = {"conv3": _conv3, "conv6": _conv6, "resnet8": _resnet8,
+                                                  "topaz-resnet8": _topaz_resnet8, "topaz-resnet16": _topaz_resnet16}
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 #: ``--model auto``: the receptive field should see this many particle diameters (the particle
 #: and the ring of background around it that tells it from ice, carbon and its neighbours).

@@ -1,10 +1,12 @@
 """``run_train``: preprocessed micrographs + labelled centres in, a model directory out."""
 
+import copy
 import csv
 import io
 import itertools
 import json
 import logging
+import math
 import shutil
 import sys
 from collections.abc import Callable
@@ -28,14 +30,14 @@ from cryopick.io._atomic import atomic_write_text
 from cryopick.io.coordinates import coordinate_files, read_picks
 from cryopick.io.manifest import PreprocessManifest, read_manifest
 from cryopick.io.micrographs import read_micrograph
-from cryopick.io.model_files import file_sha256, load_latest_checkpoint, save_checkpoint
+from cryopick.io.model_files import CONFIG_NAME, file_sha256, load_latest_checkpoint, save_checkpoint
 from cryopick.models import CONTEXT_DIAMETERS, PickerNet, RegionDecoder, build_model, choose_architecture
 from cryopick.picks import Picks
 from cryopick.pu import class_prior, unlabelled_prior
 from cryopick.train.loop import EpochRecord, TrainingState, TrainResult, fit
 from cryopick.train.sampler import CropSampler, LabelledMicrograph
 from cryopick.workflows.device import resolve_device
-from cryopick.workflows.modelio import save_picker
+from cryopick.workflows.modelio import load_picker, save_picker
 
 log = logging.getLogger(__name__)
 
@@ -169,16 +171,26 @@ class FittedPicker:
 def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validation_set: list[LabelledMicrograph],
                *, n_labeled: int, geometry: Geometry, device: torch.device, quiet: bool,
                resume: TrainingState | None = None,
-               on_epoch_end: Callable[[TrainingState], None] | None = None) -> FittedPicker:
+               on_epoch_end: Callable[[TrainingState], None] | None = None,
+               init: PickerNet | None = None) -> FittedPicker:
     """One model from labelled micrographs in memory: the prior from the expected count, the
-    autoencoder weight from the label count, then the optimisation loop."""
+    autoencoder weight from the label count, then the optimisation loop. ``init``: start from
+    that model's architecture and weights (a copy) instead of from scratch."""
     torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
     architecture = config.model
-    if architecture == "auto":
-        architecture = choose_architecture(2 * geometry.particle_radius_px)
-        log.info("model: %s (its receptive field spans %g particle diameters of %.1f working px)",
-                 architecture, CONTEXT_DIAMETERS, 2 * geometry.particle_radius_px)
-    model = build_model(architecture, **config.extra)
+    if init is not None:
+        if architecture not in ("auto", init.name):
+            raise ConfigError(f"--model {architecture} differs from the --init model's {init.name}: leave "
+                              "--model out to train the init model's architecture")
+        architecture = init.name
+        model = copy.deepcopy(init).train()
+        log.info("model: %s, starting from the --init model's weights", architecture)
+    else:
+        if architecture == "auto":
+            architecture = choose_architecture(2 * geometry.particle_radius_px)
+            log.info("model: %s (its receptive field spans %g particle diameters of %.1f working px)",
+                     architecture, CONTEXT_DIAMETERS, 2 * geometry.particle_radius_px)
+        model = build_model(architecture, **config.extra)
     if model.receptive_field_px < CONTEXT_DIAMETERS * 2 * geometry.particle_radius_px:
         log.warning("the %s net sees %d working px, less than %g diameters of the %.1f px particle: it may "
                     "not see enough background around it; downsample more in `cryopick preprocess`",
@@ -190,7 +202,8 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
                      label_radius_px=config.label_radius_px, pixels_per_micrograph=pixels_per_micrograph)
     pi_u = unlabelled_prior(pi=pi, labelled_positive_pixels=sampler.labelled_positive_pixels,
                             total_pixels=sampler.total_pixels)
-    model.start_at_prior(pi_u)
+    if init is None:  # a trained model keeps its own bias: it already separates particles from the rest
+        model.start_at_prior(pi_u)
     autoencoder_weight = config.resolved_autoencoder_weight(n_labeled)
     decoder = RegionDecoder(model.feature_channels, model.receptive_field_px) if autoencoder_weight > 0 else None
     log.info("class prior pi = %.4g, among unlabelled pi_U = %.4g (objective %s, autoencoder weight %.4g)",
@@ -212,6 +225,11 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
     return FittedPicker(model, result, pi, pi_u, autoencoder_weight)
 
 
+def _weights_sha256(model_dir: Path) -> str:
+    config_path = Path(model_dir) / CONFIG_NAME if Path(model_dir).is_dir() else Path(model_dir)
+    return str(json.loads(config_path.read_text(encoding="utf-8")).get("weights_sha256"))
+
+
 def assign_folds(labelled_names: list[str], k_fold: int, seed: int) -> list[list[str]]:
     """Whole micrographs in ``k_fold`` groups of near-equal size, at random but reproducibly."""
     order = np.random.default_rng(seed + 2).permutation(len(labelled_names))
@@ -222,7 +240,8 @@ TUNING_NAME = "tuning"
 
 
 def cross_validate(config: TrainConfig, tuning: TuningConfig, micrographs: dict[str, LabelledMicrograph],
-                   geometry: Geometry, device: torch.device, *, quiet: bool) -> list[dict[str, Any]]:
+                   geometry: Geometry, device: torch.device, *, quiet: bool,
+                   init: PickerNet | None = None) -> list[dict[str, Any]]:
     """Held-out AP of every setting in the grid on each of ``k_fold`` folds of the labelled
     micrographs (a fold's labels are the only truth it has, so the AP counts unlabelled particles
     as false picks: fine for ranking settings, not an absolute figure)."""
@@ -246,7 +265,7 @@ def cross_validate(config: TrainConfig, tuning: TuningConfig, micrographs: dict[
                 test_set = [micrographs[name] for name in held_out]
                 n_labeled = sum(len(m.centres_px) for m in train_set)
                 try:
-                    fitted = fit_picker(setting, train_set, [], n_labeled=n_labeled, geometry=geometry,
+                    fitted = fit_picker(setting, train_set, [], n_labeled=n_labeled, geometry=geometry, init=init,
                                         device=device, quiet=True)
                 except ConfigError as refused:  # e.g. this count leaves pi_U <= 0
                     error = str(refused)
@@ -286,7 +305,7 @@ def format_tuning_table(rows: list[dict[str, Any]], chosen: dict[str, Any]) -> s
 
 def _tuning_results(config: TrainConfig, tuning: TuningConfig, micrographs: dict[str, LabelledMicrograph],
                     geometry: Geometry, device: torch.device, output_dir: Path, *, identity: dict[str, Any],
-                    resume: bool, quiet: bool) -> dict[str, Any]:
+                    resume: bool, quiet: bool, init: PickerNet | None = None) -> dict[str, Any]:
     """Cross-validate (or, resuming, reuse the saved table of the same inputs), choose the best
     mean held-out AP, log the table and write it as tuning.csv and tuning.json."""
     json_path = output_dir / f"{TUNING_NAME}.json"
@@ -295,7 +314,7 @@ def _tuning_results(config: TrainConfig, tuning: TuningConfig, micrographs: dict
         if saved.get("identity") == identity:
             log.info("--resume: reusing the cross-validation table in %s", json_path)
             return dict(saved["tuning"])
-    rows = cross_validate(config, tuning, micrographs, geometry, device, quiet=quiet)
+    rows = cross_validate(config, tuning, micrographs, geometry, device, quiet=quiet, init=init)
     chosen = max((row for row in rows if row["mean_ap"] is not None), key=lambda row: row["mean_ap"])
     log.info("%d-fold cross-validation on the labelled micrographs:\n%s", tuning.k_fold,
              format_tuning_table(rows, chosen))
@@ -338,13 +357,23 @@ def run_train(
     command: list[str] | None = None,
     resume: bool = False,
     tuning: TuningConfig | None = None,
+    init_model: Path | None = None,
 ) -> TrainSummary:
     """Train and save a model. With ``resume``, continue from the newest checkpoint in
     ``output_dir/checkpoint`` (written after every epoch) if it was made from the same inputs and
     settings; the result is the same as an uninterrupted run. With ``tuning``, first choose the
-    expected count and autoencoder weight by k-fold cross-validation over the labelled micrographs."""
+    expected count and autoencoder weight by k-fold cross-validation over the labelled micrographs.
+    With ``init_model`` (a model directory: cryopick's, or one imported from Topaz), start from its
+    architecture and weights."""
     manifest = read_manifest(preprocessed_dir)
     geometry = manifest.geometry
+    init = None
+    if init_model is not None:
+        init, _, init_geometry = load_picker(init_model)
+        if not math.isclose(init_geometry.working_pixel_size_A, geometry.working_pixel_size_A, rel_tol=0.01):
+            log.warning("the --init model works at %.3g A/px, these micrographs at %.3g A/px: its features are "
+                        "at another scale (preprocess with a matching --downsample to use them fully)",
+                        init_geometry.working_pixel_size_A, geometry.working_pixel_size_A)
     label_files = coordinate_files(particles_paths, particles_format)
     label_parts = [read_picks(path, particles_format) for path in label_files]
     for part in label_parts:
@@ -380,12 +409,13 @@ def run_train(
     config_record = asdict(config)
     config_record.pop("device")  # resuming on another device is fine
     identity = {"config": config_record, "particles_sha256": [file_sha256(path) for path in label_files],
-                "manifest_sha256": file_sha256(Path(preprocessed_dir) / "preprocess.json")}
+                "manifest_sha256": file_sha256(Path(preprocessed_dir) / "preprocess.json"),
+                "init_weights_sha256": None if init_model is None else _weights_sha256(init_model)}
     tuning_record: dict[str, Any] | None = None
     if tuning is not None:
         identity["tuning"] = asdict(tuning)
         tuning_record = _tuning_results(config, tuning, all_loaded, geometry, device, Path(output_dir),
-                                        identity=identity, resume=resume, quiet=quiet)
+                                        identity=identity, resume=resume, quiet=quiet, init=init)
         best = tuning_record["chosen"]
         config = replace(config, expected_particles_per_micrograph=best["expected_particles_per_micrograph"],
                          autoencoder_weight=best["autoencoder_weight"])
@@ -410,7 +440,7 @@ def run_train(
 
     try:
         fitted = fit_picker(config, train_set, validation_set, n_labeled=len(labels), geometry=geometry,
-                            device=device, quiet=quiet, resume=resume_state, on_epoch_end=checkpoint)
+                            device=device, quiet=quiet, resume=resume_state, on_epoch_end=checkpoint, init=init)
     except FloatingPointError as diverged:
         raise ConfigError(f"{diverged}: the learning rate {config.learning_rate:g} is too high for these data; "
                           "lower --learning-rate (the default is 1e-3)") from None
@@ -428,6 +458,7 @@ def run_train(
         "training": {
             "config": asdict(config),
             "n_labeled": len(labels),
+            "init_model": None if init_model is None else str(init_model),
             "train_micrographs": train_names,
             "validation_micrographs": validation_names,
             "best_epoch": result.best_epoch,
