@@ -48,6 +48,26 @@ def synthetic_dataset(tmp_path: Path):
     return build
 
 
+def _parses_or_refuses(reader, path: Path) -> None:
+    """``reader(path)`` either returns or raises the project's one-line InputError naming the file."""
+    from cryopick.errors import InputError
+
+    message = None
+    try:
+        reader(path)
+    except InputError as exc:
+        message = str(exc)
+    if message is not None:
+        assert path.name in message
+        assert "\n" not in message
+
+
+@pytest.fixture(scope="session")
+def parses_or_refuses():
+    """Checks a reader on hostile input: it parses, or refuses in one line naming the file."""
+    return _parses_or_refuses
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

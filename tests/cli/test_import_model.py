@@ -22,8 +22,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory, dataset_writer) -> Path:
     assert main(["preprocess", str(root / "micrographs"), "--particle-diameter-A", "40", "-o", str(root / "work"),
                  "-q"]) == 0
     assert main(["train", "--micrographs", str(root / "work"), "--particles", str(root / "train.txt"), "-n", "25",
-                 "--num-labeled", "40", "--model", "topaz-resnet8", "--units", "8", "--epochs", "2", "--steps-per-epoch", "60",
-                 "--batch-size", "64", "-o", str(root / "original"), "-q"]) == 0
+                 "--num-labeled", "40", "--model", "topaz-resnet8", "--units", "8", "--epochs", "2",
+                 "--steps-per-epoch", "60", "--batch-size", "64", "-o", str(root / "original"), "-q"]) == 0
     model, _, _ = load_picker(root / "original")
     state = {name.replace("encoder.", "features.features.", 1): t for name, t in model.state_dict().items()}
     with warnings.catch_warnings():
@@ -79,7 +79,8 @@ def test_train_init_starts_from_the_imported_weights(trained: Path, capsys: pyte
         assert main(["import-model", str(trained / "resnet8_u32.sav"), "--micrographs", str(trained / "work"),
                      "-o", str(trained / "imported"), "-q"]) == 0
     short = ["--micrographs", str(trained / "work"), "--particles", str(trained / "train.txt"), "-n", "25",
-             "--num-labeled", "40", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "32", "--learning-rate", "1e-5", "-q"]
+             "--num-labeled", "40", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "32",
+             "--learning-rate", "1e-5", "-q"]
     assert main(["train", *short, "--init", str(trained / "imported"), "-o", str(trained / "from_init")]) == 0
     assert main(["train", *short, "--model", "topaz-resnet8", "--units", "8", "-o", str(trained / "scratch")]) == 0
     record = json.loads((trained / "from_init" / "model.json").read_text())

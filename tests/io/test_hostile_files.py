@@ -8,7 +8,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cryopick.errors import InputError
 from cryopick.io.coordinates import read_picks, write_picks
 from cryopick.io.micrographs import read_micrograph, write_mrc
 from cryopick.picks import MicrographInfo, Picks
@@ -42,50 +41,39 @@ def _mutate(data: bytes, edits: list[tuple[int, int]], cut: int | None) -> bytes
     return bytes(mutable[:cut] if cut is not None else mutable)
 
 
-def _check_reader(reader, path: Path) -> None:
-    message = None
-    try:
-        reader(path)
-    except InputError as exc:
-        message = str(exc)
-    if message is not None:
-        assert path.name in message
-        assert "\n" not in message
-
-
 @pytest.mark.parametrize(("reader", "suffix"), [(read_picks, suffix) for suffix in SUFFIXES]
                          + [(read_micrograph, suffix) for suffix in (".mrc", ".tif", ".png")])
 @SETTINGS
 @given(data=st.binary(max_size=3000))
-def test_readers_on_arbitrary_bytes(tmp_path: Path, reader, suffix: str, data: bytes) -> None:
+def test_readers_on_arbitrary_bytes(tmp_path: Path, parses_or_refuses, reader, suffix: str, data: bytes) -> None:
     path = tmp_path / f"hostile{suffix}"
     path.write_bytes(data)
-    _check_reader(reader, path)
+    parses_or_refuses(reader, path)
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
 @SETTINGS
 @given(edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
        cut=st.one_of(st.none(), st.integers(0, 400)))
-def test_coordinate_readers_on_mutated_files(tmp_path: Path, suffix: str, edits, cut) -> None:
+def test_coordinate_readers_on_mutated_files(tmp_path: Path, parses_or_refuses, suffix: str, edits, cut) -> None:
     path = tmp_path / f"mutated{suffix}"
     path.write_bytes(_mutate(_valid_coordinates(suffix, tmp_path), edits, cut))
-    _check_reader(read_picks, path)
+    parses_or_refuses(read_picks, path)
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
 @SETTINGS
 @given(text=st.text(alphabet=st.sampled_from(list(FORMAT_CHARACTERS)), max_size=300))
-def test_coordinate_readers_on_format_like_text(tmp_path: Path, suffix: str, text: str) -> None:
+def test_coordinate_readers_on_format_like_text(tmp_path: Path, parses_or_refuses, suffix: str, text: str) -> None:
     path = tmp_path / f"texty{suffix}"
     path.write_text(text)
-    _check_reader(read_picks, path)
+    parses_or_refuses(read_picks, path)
 
 
 @SETTINGS
 @given(edits=st.lists(st.tuples(st.integers(0, 1100), st.integers(0, 255)), max_size=8),
        cut=st.one_of(st.none(), st.integers(0, 5000)))
-def test_micrograph_reader_on_mutated_mrc(tmp_path: Path, edits, cut) -> None:
+def test_micrograph_reader_on_mutated_mrc(tmp_path: Path, parses_or_refuses, edits, cut) -> None:
     path = tmp_path / "mutated.mrc"
     path.write_bytes(_mutate(_valid_mrc(tmp_path), edits, cut))
-    _check_reader(read_micrograph, path)
+    parses_or_refuses(read_micrograph, path)

@@ -162,7 +162,7 @@ def test_other_models_are_refused_with_the_reason(tmp_path: Path) -> None:
 @given(layout=st.sampled_from(list(LAYOUTS)), edits=st.lists(st.tuples(st.integers(0, 5000), st.integers(0, 255)),
                                                             max_size=8),
        cut=st.one_of(st.none(), st.integers(0, 3000)))
-def test_mutated_model_files_parse_or_are_refused(tmp_path: Path, layout: str, edits, cut) -> None:
+def test_mutated_model_files_parse_or_are_refused(tmp_path: Path, parses_or_refuses, layout: str, edits, cut) -> None:
     torch.manual_seed(0)
     state = {"features.features.0.conv.weight": torch.randn(2, 1, 3, 3), "classifier.bias": torch.zeros(1)}
     data = bytearray(_save(state, tmp_path / "valid.sav", layout).read_bytes())
@@ -170,15 +170,4 @@ def test_mutated_model_files_parse_or_are_refused(tmp_path: Path, layout: str, e
         data[position % len(data)] = value
     path = tmp_path / "mutated.sav"
     path.write_bytes(bytes(data[:cut] if cut is not None else data))
-    _parses_or_refuses(path)
-
-
-def _parses_or_refuses(path: Path) -> None:
-    message = None
-    try:
-        read_torch_file(path)
-    except InputError as exc:
-        message = str(exc)
-    if message is not None:
-        assert path.name in message
-        assert "\n" not in message
+    parses_or_refuses(read_torch_file, path)
