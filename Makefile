@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Synthetic data -> preprocess -> train (100 labels) -> extract -> evaluate; a few minutes on 2 cores.
+# Synthetic data -> preprocess -> train (100 labels) -> extract -> evaluate -> report: about 5 minutes
+# on 2 idle cores (training is most of it; one log line per epoch, and every 30 s, when piped).
 demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(BIN)/cryopick simulate -o $(DEMO)/data --num-micrographs 10 --snr 0.03
