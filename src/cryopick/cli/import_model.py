@@ -47,20 +47,14 @@ def run(args: argparse.Namespace) -> int:
 
     from cryopick.config import Geometry
     from cryopick.errors import ConfigError
-    from cryopick.io.manifest import read_manifest
     from cryopick.io.topaz_models import find_topaz_detector
     from cryopick.workflows.import_model import run_import_model
-    from cryopick.workflows.sources import is_preprocessed
 
     stated = (args.particle_diameter_A, args.pixel_size_A, args.downsample)
-    normalization = None
+    geometry = None
     if args.micrographs is not None:
         if any(value is not None for value in stated):
             raise ConfigError("give --micrographs or the particle size, pixel size and downsampling, not both")
-        if not is_preprocessed([args.micrographs]):
-            raise ConfigError(f"--micrographs {args.micrographs} is not a directory written by `cryopick preprocess`")
-        manifest = read_manifest(args.micrographs)
-        geometry, normalization = manifest.geometry, manifest.normalization
     elif any(value is None for value in stated):
         raise ConfigError("a Topaz file does not record the geometry: give --particle-diameter-A, --pixel-size-A "
                           "and --downsample, or --micrographs PREPROCESSED_DIR")
@@ -71,6 +65,6 @@ def run(args: argparse.Namespace) -> int:
         source, label = find_topaz_detector(args.from_topaz), f"topaz-em {args.from_topaz}"
     else:
         source, label = args.model_file, None
-    run_import_model(source, args.output, geometry, normalization=normalization, source_label=label,
+    run_import_model(source, args.output, geometry=geometry, preprocessed_dir=args.micrographs, source_label=label,
                      command=["cryopick", *sys.argv[1:]])
     return 0

@@ -54,7 +54,7 @@ def find_topaz_detector(name: str) -> Path:
                                  f"pretrained/detector/{name}.sav")
 
 
-def _flatten(module: InertObject, prefix: str, tensors: dict[str, Any], layout: dict[str, Any]) -> None:
+def _flatten(path: Path, module: InertObject, prefix: str, tensors: dict[str, Any], layout: dict[str, Any]) -> None:
     state = module.state if isinstance(module.state, dict) else {}
     for group in ("_parameters", "_buffers"):
         for name, value in (state.get(group) or {}).items():
@@ -65,9 +65,9 @@ def _flatten(module: InertObject, prefix: str, tensors: dict[str, Any], layout: 
                                                                       "padding", "groups")}
     for name, child in (state.get("_modules") or {}).items():
         if isinstance(child, InertObject):
-            _flatten(child, f"{prefix}{name}.", tensors, layout)
+            _flatten(path, child, f"{prefix}{name}.", tensors, layout)
         elif child is not None:
-            raise InputError(Path(prefix), f"unexpected module entry {name}")
+            raise InputError(path, f"unexpected module entry {prefix}{name}")
 
 
 def _whole_module(path: Path, root: InertObject) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -93,7 +93,7 @@ def _whole_module(path: Path, root: InertObject) -> tuple[str, dict[str, Any], d
                                "layout (no --pooling, --dropout 0) is supported")
     tensors: dict[str, Any] = {}
     layout: dict[str, Any] = {}
-    _flatten(root, "", tensors, layout)
+    _flatten(path, root, "", tensors, layout)
     return architecture, tensors, layout
 
 

@@ -341,8 +341,12 @@ def run_extract(
                  " on a Dask cluster" if extractor.client is not None else "")
         skipped = extractor.run(sources)
         picks = extractor.picks(sources)
-    return _write_outputs(picks, sources, inputs, output, fmt, per_micrograph,
-                          config.box_size_orig_px or extractor.geometry.particle_diameter_orig_px, skipped)
+    return _write_outputs(picks, sources, inputs, output, fmt, per_micrograph, _box_size(config, extractor), skipped)
+
+
+def _box_size(config: ExtractConfig, extractor: "Extractor") -> float:
+    """The EMAN2 .box side: as set, else the particle diameter the model records."""
+    return config.box_size_orig_px or extractor.geometry.particle_diameter_orig_px
 
 
 def _write_outputs(picks: Picks, sources: list[MicrographSource], inputs: list[Path], output: Path, fmt: str,
@@ -410,8 +414,7 @@ def run_extract_watch(
                     done.update((s.name, s) for s in finished)
                     summary = _write_outputs(extractor.picks(list(done.values())), list(done.values()),
                                              [s.path for s in done.values()], output, fmt, per_micrograph,
-                                             config.box_size_orig_px or extractor.geometry.particle_diameter_orig_px,
-                                             0)
+                                             _box_size(config, extractor), 0)
                 return bool(finished)
 
             sources: list[MicrographSource] = []

@@ -11,10 +11,12 @@ import torch
 from cryopick import __version__
 from cryopick.config import Geometry
 from cryopick.errors import InputError
+from cryopick.io.manifest import read_manifest
 from cryopick.io.model_files import file_sha256
 from cryopick.io.topaz_models import read_topaz_model
 from cryopick.models import build_model
 from cryopick.workflows.modelio import save_picker
+from cryopick.workflows.sources import is_preprocessed
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +53,20 @@ def _check_layout(source: Path, model: torch.nn.Module, recorded: dict[str, Any]
                 raise InputError(source, f"{topaz_name}.{key} is {found} where Topaz's default layout has {value}")
 
 
-def run_import_model(source: Path, output_dir: Path, geometry: Geometry, *,
-                     normalization: dict[str, Any] | None = None, source_label: str | None = None,
+def run_import_model(source: Path, output_dir: Path, *, geometry: Geometry | None = None,
+                     preprocessed_dir: Path | None = None, source_label: str | None = None,
                      command: list[str] | None = None) -> ImportSummary:
     """Read ``source`` (never executing it), rebuild its architecture, load its weights strictly
-    and save them with the ``geometry`` they are to be used at."""
+    and save them with the ``geometry`` they are to be used at, or a preprocessed directory's
+    geometry and normalisation."""
+    normalization = None
+    if preprocessed_dir is not None:
+        if not is_preprocessed([preprocessed_dir]):
+            raise InputError(preprocessed_dir, "is not a directory written by `cryopick preprocess`")
+        manifest = read_manifest(preprocessed_dir)
+        geometry, normalization = manifest.geometry, manifest.normalization
+    if geometry is None:
+        raise ValueError("run_import_model needs a geometry or a preprocessed directory")
     topaz = read_topaz_model(source)
     model = build_model(topaz.architecture, **topaz.options)
     _check_layout(source, model, topaz.layout)

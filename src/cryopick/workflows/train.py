@@ -30,7 +30,7 @@ from cryopick.io._atomic import atomic_write_text
 from cryopick.io.coordinates import coordinate_files, read_picks
 from cryopick.io.manifest import PreprocessManifest, read_manifest
 from cryopick.io.micrographs import read_micrograph
-from cryopick.io.model_files import CONFIG_NAME, file_sha256, load_latest_checkpoint, save_checkpoint
+from cryopick.io.model_files import file_sha256, load_latest_checkpoint, save_checkpoint
 from cryopick.models import CONTEXT_DIAMETERS, PickerNet, RegionDecoder, build_model, choose_architecture
 from cryopick.picks import Picks
 from cryopick.pu import class_prior, unlabelled_prior
@@ -225,11 +225,6 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
     return FittedPicker(model, result, pi, pi_u, autoencoder_weight)
 
 
-def _weights_sha256(model_dir: Path) -> str:
-    config_path = Path(model_dir) / CONFIG_NAME if Path(model_dir).is_dir() else Path(model_dir)
-    return str(json.loads(config_path.read_text(encoding="utf-8")).get("weights_sha256"))
-
-
 def assign_folds(labelled_names: list[str], k_fold: int, seed: int) -> list[list[str]]:
     """Whole micrographs in ``k_fold`` groups of near-equal size, at random but reproducibly."""
     order = np.random.default_rng(seed + 2).permutation(len(labelled_names))
@@ -368,8 +363,10 @@ def run_train(
     manifest = read_manifest(preprocessed_dir)
     geometry = manifest.geometry
     init = None
+    init_weights_sha256 = None
     if init_model is not None:
-        init, _, init_geometry = load_picker(init_model)
+        init, init_record, init_geometry = load_picker(init_model)
+        init_weights_sha256 = init_record.get("weights_sha256")
         if not math.isclose(init_geometry.working_pixel_size_A, geometry.working_pixel_size_A, rel_tol=0.01):
             log.warning("the --init model works at %.3g A/px, these micrographs at %.3g A/px: its features are "
                         "at another scale (preprocess with a matching --downsample to use them fully)",
@@ -410,7 +407,7 @@ def run_train(
     config_record.pop("device")  # resuming on another device is fine
     identity = {"config": config_record, "particles_sha256": [file_sha256(path) for path in label_files],
                 "manifest_sha256": file_sha256(Path(preprocessed_dir) / "preprocess.json"),
-                "init_weights_sha256": None if init_model is None else _weights_sha256(init_model)}
+                "init_weights_sha256": init_weights_sha256}
     tuning_record: dict[str, Any] | None = None
     if tuning is not None:
         identity["tuning"] = asdict(tuning)
