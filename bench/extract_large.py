@@ -100,14 +100,15 @@ def main() -> None:
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     from cryopick.config import ExtractConfig
+    from cryopick.device import resolve_device
     from cryopick.extract.nms import non_maximum_suppression
+    from cryopick.extract.runtime import loader_threads
     from cryopick.extract.scoring import score_micrographs
     from cryopick.io.micrographs import read_micrograph
     from cryopick.preprocess.fourier import fourier_crop
-    from cryopick.workflows.device import resolve_device
-    from cryopick.workflows.extract import loader_threads, run_extract
+    from cryopick.preprocess.normalization import Normalization, normalize_micrograph
+    from cryopick.workflows.extract import run_extract
     from cryopick.workflows.modelio import load_picker
-    from cryopick.workflows.preprocess import normalize_micrograph
 
     args.work.mkdir(parents=True, exist_ok=True)
     model_dir = make_data(args.work, size_px=args.size_px, distinct=args.distinct, copies=args.copies,
@@ -123,7 +124,7 @@ def main() -> None:
     small = [fourier_crop(image, geometry.downsample_factor) for image in raw]
 
     def normalise(image: np.ndarray) -> np.ndarray:  # as extract does, with its sample size
-        return normalize_micrograph(image, record["normalization"], seed=0, samples=20_000)[0]
+        return normalize_micrograph(image, Normalization.from_json(record["normalization"]), seed=0, samples=20_000)[0]
     stages["normalise"] = seconds_each(normalise, small)
     working = [normalise(image) for image in small]
     stride = config.score_stride_px

@@ -70,8 +70,10 @@ def _run(num_labeled: int, objective: str, autoencoder: bool, seed: int) -> dict
     import torch
 
     from cryopick.config import TrainConfig
+    from cryopick.train.labels import subsample_labels
+    from cryopick.train.picker import fit_picker
     from cryopick.train.sampler import LabelledMicrograph
-    from cryopick.workflows.train import fit_picker, held_out_ap, subsample_labels
+    from cryopick.train.validation import held_out_ap
 
     settings, factor, images = _STATE["settings"], _STATE["factor"], _STATE["images"]
     geometry = _STATE["manifest"].geometry

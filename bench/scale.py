@@ -32,9 +32,9 @@ def main() -> None:
     import distributed
     import torch
 
+    from cryopick.cluster import ClusterConfig
     from cryopick.config import ExtractConfig
     from cryopick.io.micrographs import find_micrographs
-    from cryopick.workflows.cluster import ClusterConfig
     from cryopick.workflows.extract import run_extract
 
     n = len(find_micrographs([args.micrographs]))

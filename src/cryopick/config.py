@@ -28,6 +28,16 @@ MAX_NMS_RADIUS_PX = 2048
 MIN_PARTICLE_DIAMETER_PX = 3.0
 
 
+#: Two pixel sizes (or particle sizes) this close, relative to the reference, are the same: headers
+#: round them, and a model picks at the scale it learnt within about this much.
+SIZE_REL_TOLERANCE = 0.01
+
+
+def sizes_agree(value: float, reference: float) -> bool:
+    """Whether ``value`` is ``reference`` within :data:`SIZE_REL_TOLERANCE` of the reference."""
+    return abs(value - reference) <= SIZE_REL_TOLERANCE * reference
+
+
 def _positive(name: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise ConfigError(f"{name} must be a positive number, got {value!r}")
@@ -72,6 +82,12 @@ class Geometry:
     @property
     def working_pixel_size_A(self) -> float:
         return self.pixel_size_A * self.downsample_factor
+
+    def agrees_with(self, reference: "Geometry") -> bool:
+        """The same downsampling, and pixel and particle sizes within the tolerance of ``reference``'s."""
+        return (self.downsample_factor == reference.downsample_factor
+                and sizes_agree(self.pixel_size_A, reference.pixel_size_A)
+                and sizes_agree(self.particle_diameter_A, reference.particle_diameter_A))
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -127,3 +127,43 @@ def test_training_that_diverges_says_what_to_do(preprocessed: Path, capsys: pyte
     assert len(errors) == 1
     assert "lower --learning-rate" in errors[0]
     assert not (preprocessed / "model" / "model.json").exists()
+
+
+def test_a_manifest_without_normalization_is_one_line_naming_it(preprocessed: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    manifest_path = preprocessed / "work" / "preprocess.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["normalization"]
+    manifest_path.write_text(json.dumps(manifest))
+    (preprocessed / "labels.txt").write_text("image_name\tx_coord\ty_coord\na\t40\t40\n")
+    capsys.readouterr()
+    assert main(["train", "--micrographs", str(preprocessed / "work"), "--particles", str(preprocessed / "labels.txt"),
+                 "-o", str(preprocessed / "model"), *TRAIN]) == 2
+    line = _error_line(capsys)
+    assert "preprocess.json: field normalization" in line
+    assert "KeyError" not in line
+
+
+@pytest.mark.parametrize("normalization", [None, {"method": "gmm"}, {"method": "median"}, "gmm"])
+def test_a_model_without_usable_normalization_is_one_line_naming_it(
+        preprocessed: Path, capsys: pytest.CaptureFixture[str], normalization: object) -> None:
+    import json
+
+    (preprocessed / "labels.txt").write_text("image_name\tx_coord\ty_coord\na\t40\t40\na\t80\t60\nb\t50\t50\n")
+    assert main(["train", "--micrographs", str(preprocessed / "work"), "--particles", str(preprocessed / "labels.txt"),
+                 "-o", str(preprocessed / "model"), "--model", "conv3", "--units", "4", *TRAIN]) == 0
+    config_path = preprocessed / "model" / "model.json"
+    record = json.loads(config_path.read_text())
+    if normalization is None:
+        del record["normalization"]
+    else:
+        record["normalization"] = normalization
+    config_path.write_text(json.dumps(record))
+    capsys.readouterr()
+    assert main(["extract", "--model", str(preprocessed / "model"), "--micrographs", str(preprocessed / "raw"),
+                 "-o", str(preprocessed / "picks.star"), "-q"]) == 2
+    line = _error_line(capsys)
+    assert "model.json: field normalization" in line
+    assert "KeyError" not in line

@@ -20,14 +20,15 @@ import starfile
 import torch
 
 from cryopick.cli.main import main
+from cryopick.cluster import ClusterConfig
 from cryopick.config import ExtractConfig
 from cryopick.io.coordinates import read_picks, write_picks
 from cryopick.io.micrographs import write_mrc
 from cryopick.io.results import RESULTS_DIR
 from cryopick.picks import Picks
 from cryopick.synthetic import make_micrograph
-from cryopick.workflows.cluster import ClusterConfig
-from cryopick.workflows.extract import Extractor, run_extract
+from cryopick.workflows.extract import run_extract
+from cryopick.workflows.extractor import Extractor
 
 distributed = pytest.importorskip("distributed")
 
@@ -216,7 +217,7 @@ def test_two_local_clusters_at_once_neither_warns() -> None:
     import socket
     import warnings
 
-    from cryopick.workflows.cluster import dask_client
+    from cryopick.cluster import dask_client
 
     holder = socket.socket()
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -390,7 +391,7 @@ def test_the_same_micrograph_under_another_name_gets_the_same_picks(picking: Pat
 
 def test_watch_runs_off_the_main_thread(picking: Path, tmp_path: Path) -> None:
     """Library use from a worker thread: no signal handler can be set there, and none is needed."""
-    from cryopick.workflows.extract import run_extract_watch
+    from cryopick.workflows.watch import run_extract_watch
 
     (tmp_path / "incoming").mkdir()
     shutil.copy(picking / "raw" / "mic00.mrc", tmp_path / "incoming" / "mic00.mrc")

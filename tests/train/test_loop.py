@@ -12,8 +12,9 @@ from cryopick.config import OBJECTIVES, Geometry, TrainConfig
 from cryopick.models import RegionDecoder, build_model
 from cryopick.synthetic import make_micrograph
 from cryopick.train.loop import fit
+from cryopick.train.picker import fit_picker
 from cryopick.train.sampler import CropSampler, LabelledMicrograph
-from cryopick.workflows.train import fit_picker, held_out_ap
+from cryopick.train.validation import held_out_ap
 
 DIAMETER_PX = 16.0
 

@@ -111,6 +111,6 @@ def add_cluster_args(parser: argparse.ArgumentParser) -> None:
 
 
 def cluster_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from cryopick.workflows.cluster import ClusterConfig
+    from cryopick.cluster import ClusterConfig
 
     return ClusterConfig(workers=args.workers, scheduler=args.scheduler)

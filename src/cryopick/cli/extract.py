@@ -22,6 +22,10 @@ Example usage:
 """
 
 import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from cryopick.cli.arguments import add_cluster_args, cluster_config, finite_float, positive_float, positive_int
@@ -79,7 +83,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cryopick.config import ExtractConfig
-    from cryopick.workflows.extract import run_extract, run_extract_watch
+    from cryopick.workflows.extract import run_extract
+    from cryopick.workflows.watch import run_extract_watch
 
     config = ExtractConfig(threshold=args.threshold, nms_radius_px=args.nms_radius_px, batch_size=args.batch_size,
                            tile_size_px=args.tile_size_px, device=args.device, score_stride_px=args.score_stride_px,
@@ -87,8 +92,27 @@ def run(args: argparse.Namespace) -> int:
     common = {"output_format": args.format, "per_micrograph": args.per_micrograph, "quiet": args.progress_disabled,
               "cluster": cluster_config(args)}
     if args.watch is not None:
-        run_extract_watch(config, args.model, args.watch, args.output, poll_interval_s=args.poll_interval_s,
-                          stop_after_idle_s=args.stop_after_idle_s, **common)
+        with _sigterm_interrupts():
+            run_extract_watch(config, args.model, args.watch, args.output, poll_interval_s=args.poll_interval_s,
+                              stop_after_idle_s=args.stop_after_idle_s, **common)
     else:
         run_extract(config, args.model, args.micrographs, args.output, **common)
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops a watch as Ctrl-C does (its finished picks are written). The CLI owns the
+    process, so the handler is set here, not in the library; only the main thread can set one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -14,3 +14,14 @@ def to_original_px(coord_px: npt.ArrayLike, *, downsample_factor: int) -> npt.ND
 
 def to_working_px(coord_orig_px: npt.ArrayLike, *, downsample_factor: int) -> npt.NDArray[np.float64]:
     return np.asarray(coord_orig_px, dtype=np.float64) / downsample_factor
+
+
+def grid_to_working_px(index: npt.ArrayLike, *, stride_px: int) -> npt.NDArray[np.float64]:
+    """Working pixels of a score grid's row or column index: scoring every ``stride_px``-th
+    pixel puts grid index ``i`` on working pixel ``i * stride_px``."""
+    return np.asarray(index, dtype=np.float64) * stride_px
+
+
+def working_to_grid_px(length_px: float, *, stride_px: int) -> float:
+    """A length in working pixels (e.g. the NMS radius) measured on the score grid."""
+    return length_px / stride_px

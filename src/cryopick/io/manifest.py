@@ -9,6 +9,7 @@ from typing import Any
 from cryopick.config import Geometry
 from cryopick.errors import ConfigError, InputError
 from cryopick.io._atomic import atomic_write_text
+from cryopick.preprocess.normalization import Normalization
 
 MANIFEST_NAME = "preprocess.json"
 MANIFEST_FORMAT = "cryopick-preprocess"
@@ -28,7 +29,7 @@ class MicrographRecord:
 @dataclass(frozen=True)
 class PreprocessManifest:
     geometry: Geometry
-    normalization: dict[str, Any]
+    normalization: Normalization
     micrographs: dict[str, MicrographRecord] = field(default_factory=dict)
     version: str = ""
 
@@ -37,7 +38,7 @@ class PreprocessManifest:
             "format": MANIFEST_FORMAT,
             "version": self.version,
             "geometry": self.geometry.to_json(),
-            "normalization": self.normalization,
+            "normalization": self.normalization.to_json(),
             "micrographs": {
                 name: {
                     "file": r.file, "source": r.source, "shape_orig_px": list(r.shape_orig_px),
@@ -80,7 +81,13 @@ def read_manifest(directory: str | Path) -> PreprocessManifest:
             )
             for name, r in data["micrographs"].items()
         }
-        return PreprocessManifest(geometry, dict(data["normalization"]), records, str(data.get("version", "")))
+        if "normalization" not in data:
+            raise InputError(path, "records no normalization: rerun `cryopick preprocess`", field="normalization")
+        try:
+            normalization = Normalization.from_json(data["normalization"])
+        except ValueError as exc:
+            raise InputError(path, f"malformed normalization: {exc}", field="normalization") from None
+        return PreprocessManifest(geometry, normalization, records, str(data.get("version", "")))
     except InputError:
         raise
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

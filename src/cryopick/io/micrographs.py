@@ -143,16 +143,32 @@ def read_micrograph_info(path: str | Path) -> MicrographInfo:
     return MicrographInfo(str(path), (int(shape[0]), int(shape[1])), pixel_size_A)
 
 
+def micrograph_files(directory: Path) -> list[Path]:
+    """The micrographs in a directory, sorted: files with a micrograph suffix, hidden names left out."""
+    return sorted(p for p in directory.iterdir()
+                  if p.is_file() and p.suffix.lower() in MICROGRAPH_SUFFIXES and not p.name.startswith("."))
+
+
+def stable_micrographs(directory: Path, last_seen: dict[Path, tuple[int, int]]) -> list[Path]:
+    """Micrographs in ``directory`` whose size and modification time did not change since the
+    previous call (recorded in ``last_seen``): a file still being written is left for later."""
+    ready = []
+    for path in micrograph_files(directory):
+        status = path.stat()
+        key = (status.st_size, status.st_mtime_ns)
+        if last_seen.get(path) == key and status.st_size > 0:
+            ready.append(path)
+        last_seen[path] = key
+    return ready
+
+
 def find_micrographs(inputs: Iterable[str | Path]) -> list[Path]:
     """Expand files and directories into a sorted list of micrograph files with unique stems."""
     found: list[Path] = []
     for item in inputs:
         item = Path(item)
         if item.is_dir():
-            in_dir = sorted(
-                p for p in item.iterdir()
-                if p.is_file() and p.suffix.lower() in MICROGRAPH_SUFFIXES and not p.name.startswith(".")
-            )
+            in_dir = micrograph_files(item)
             if not in_dir:
                 raise InputError(item, f"directory holds no micrographs ({', '.join(MICROGRAPH_SUFFIXES)})")
             found.extend(in_dir)

@@ -94,7 +94,10 @@ def save_model(directory: str | Path, tensors: dict[str, npt.NDArray[Any]], conf
     return directory
 
 
-def _model_paths(path: Path) -> tuple[Path, Path]:
+def model_files(path: str | Path) -> tuple[Path, Path]:
+    """``(model.json, weights.safetensors)`` of a model directory, or of its ``model.json`` given
+    directly; a pickled model or a missing path is an ``InputError`` saying what to do."""
+    path = Path(path)
     if path.is_dir():
         return path / CONFIG_NAME, path / WEIGHTS_NAME
     if path.name == CONFIG_NAME:
@@ -110,7 +113,7 @@ def _model_paths(path: Path) -> tuple[Path, Path]:
 
 def load_model(path: str | Path) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]]:
     """Return ``(tensors, config)``; anything malformed is an ``InputError`` naming the file."""
-    config_path, weights_path = _model_paths(Path(path))
+    config_path, weights_path = model_files(path)
     return load_bundle(weights_path, config_path, fmt=MODEL_FORMAT)
 
 

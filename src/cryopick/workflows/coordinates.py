@@ -10,7 +10,7 @@ from cryopick.errors import ConfigError, InputError
 from cryopick.extract.selection import select_picks
 from cryopick.io.coordinates import describe_output, read_all_picks, write_coordinates
 from cryopick.picks import Picks
-from cryopick.workflows.sources import micrograph_infos
+from cryopick.workflows.sources import find_micrograph_sources, micrograph_infos
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def run_convert(inputs: list[Path], output: Path, *, input_format: str | None = 
     if scale != 1.0:
         picks = picks.scaled(scale)
     if micrographs:
-        picks = picks.with_info(micrograph_infos(micrographs), override=True)
+        picks = picks.with_info(micrograph_infos(find_micrograph_sources(micrographs).micrographs), override=True)
     picks = _inside_micrographs(picks, Path(inputs[0]))
     _write(picks, output, output_format, per_micrograph, box_size_orig_px)
     return picks

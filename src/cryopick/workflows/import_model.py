@@ -15,6 +15,7 @@ from cryopick.io.manifest import read_manifest
 from cryopick.io.model_files import file_sha256
 from cryopick.io.topaz_models import read_topaz_model
 from cryopick.models import build_model
+from cryopick.preprocess.normalization import Normalization
 from cryopick.workflows.modelio import save_picker
 from cryopick.workflows.sources import is_preprocessed
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 #: Topaz's own preprocessing standardises each micrograph's ice (its mixture's dominant component)
 #: to mean 0, sd 1; per-micrograph standardisation is the closest of cryopick's recorded methods.
-DEFAULT_NORMALIZATION: dict[str, Any] = {"method": "affine"}
+DEFAULT_NORMALIZATION = Normalization("affine")
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def run_import_model(source: Path, output_dir: Path, *, geometry: Geometry | Non
         "version": __version__,
         "cmd": command if command is not None else sys.argv,
         "geometry": geometry.to_json(),
-        "normalization": normalization or DEFAULT_NORMALIZATION,
+        "normalization": (normalization or DEFAULT_NORMALIZATION).to_json(),
         "imported": {"from": source_label or str(source), "file_sha256": file_sha256(source),
                      "kind": topaz.kind, "program": "topaz"},
     }

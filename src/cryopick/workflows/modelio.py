@@ -7,8 +7,9 @@ import torch
 
 from cryopick.config import Geometry
 from cryopick.errors import ConfigError, InputError
-from cryopick.io.model_files import CONFIG_NAME, load_model, save_model
+from cryopick.io.model_files import load_model, model_files, save_model
 from cryopick.models import PickerNet, build_model
+from cryopick.preprocess.normalization import Normalization
 
 
 def save_picker(directory: Path, model: PickerNet, state: dict[str, torch.Tensor], record: dict[str, Any]) -> Path:
@@ -22,7 +23,7 @@ def save_picker(directory: Path, model: PickerNet, state: dict[str, torch.Tensor
 def load_picker(path: Path) -> tuple[PickerNet, dict[str, Any], Geometry]:
     """Build the recorded architecture from the registry and load its weights, strictly."""
     tensors, record = load_model(path)
-    config_path = Path(path) / CONFIG_NAME if Path(path).is_dir() else Path(path)
+    config_path, _ = model_files(path)
     model, geometry = build_picker(tensors, record, config_path)
     return model, record, geometry
 
@@ -43,3 +44,15 @@ def build_picker(tensors: dict[str, Any], record: dict[str, Any], config_path: P
         raise InputError(config_path, f"weights do not fit the {architecture['name']} architecture: {first}") from None
     model.eval()
     return model, geometry
+
+
+def recorded_normalization(record: dict[str, Any], config_path: Path) -> Normalization:
+    """How the model's training micrographs were normalised (raw micrographs are prepared the
+    same way); a model.json without a usable one is refused, naming the file."""
+    if "normalization" not in record:
+        raise InputError(config_path, "records no normalization: not a usable model description",
+                         field="normalization")
+    try:
+        return Normalization.from_json(record["normalization"])
+    except ValueError as exc:
+        raise InputError(config_path, f"malformed normalization: {exc}", field="normalization") from None

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from cryopick.config import ParticlesConfig
+from cryopick.cluster import ClusterConfig, map_on_cluster, optional_dask_client
+from cryopick.config import ParticlesConfig, sizes_agree
 from cryopick.errors import InputError
 from cryopick.io.coordinates import read_all_picks
-from cryopick.io.manifest import read_manifest
-from cryopick.io.micrographs import find_micrographs, read_micrograph
+from cryopick.io.micrographs import read_micrograph
 from cryopick.io.particle_stacks import Optics, write_mrcs, write_particles_star
 from cryopick.io.results import RESULTS_DIR, ResultStore, fingerprint
 from cryopick.particles.boxes import box_corners, cut_boxes, inside, normalize_boxes
-from cryopick.workflows.cluster import ClusterConfig, map_on_cluster, optional_dask_client
-from cryopick.workflows.sources import is_preprocessed
+from cryopick.workflows.sources import find_micrograph_sources
 
 log = logging.getLogger(__name__)
 STACK_DIR = "Particles"
@@ -30,13 +29,6 @@ class ParticlesSummary:
     n_outside: int  # boxes reaching past an edge, left out
     n_micrographs: int
     star: Path
-
-
-def _original_micrographs(inputs: list[Path]) -> list[Path]:
-    """Boxes come from the originals: a preprocessed directory points to them."""
-    if is_preprocessed(inputs):
-        return [Path(record.source) for _, record in sorted(read_manifest(inputs[0]).micrographs.items())]
-    return find_micrographs(inputs)
 
 
 @dataclass(frozen=True)
@@ -73,7 +65,8 @@ def run_particles(config: ParticlesConfig, picks_paths: list[Path], micrograph_i
                   output_dir: Path, *, picks_format: str | None = None, quiet: bool = False,
                   cluster: ClusterConfig | None = None) -> ParticlesSummary:
     picks = read_all_picks(picks_paths, picks_format)
-    by_name = {path.stem: path for path in _original_micrographs(micrograph_inputs)}
+    # boxes come from the originals: a preprocessed directory points to them
+    by_name = {source.name: source.original for source in find_micrograph_sources(micrograph_inputs).micrographs}
     missing = sorted(set(picks.micrographs()) - set(by_name))
     if missing:
         log.warning("%d micrographs in the picks were not given (%s...): their picks are skipped",
@@ -108,7 +101,7 @@ def _write_star(config: ParticlesConfig, tasks: list[ParticleTask], store: Resul
         size = float(saved["pixel_size_A"][0])
         if pixel_size_A is None:
             pixel_size_A = size
-        elif abs(size - pixel_size_A) > 0.01 * pixel_size_A:
+        elif not sizes_agree(size, pixel_size_A):
             raise InputError(task.micrograph, f"pixel size {size:g} A differs from the others' {pixel_size_A:g} A; "
                                               "one particles.star holds one optics group")
         stack_path = output_dir / STACK_DIR / f"{task.name}.mrcs"

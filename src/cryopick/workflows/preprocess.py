@@ -7,24 +7,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from cryopick import __version__
-from cryopick.config import Geometry, PreprocessConfig, choose_downsample_factor
+from cryopick.cluster import ClusterConfig, map_on_cluster, optional_dask_client
+from cryopick.config import Geometry, PreprocessConfig, choose_downsample_factor, sizes_agree
 from cryopick.errors import ConfigError, InputError
 from cryopick.io.manifest import MicrographRecord, PreprocessManifest, write_manifest
 from cryopick.io.micrographs import Micrograph, read_micrograph, write_mrc
 from cryopick.io.results import RESULTS_DIR, ResultStore, fingerprint
 from cryopick.preprocess.fourier import fourier_crop
 from cryopick.preprocess.gmm import (
-    GmmParams,
-    fit_image_scale,
     fit_scaled_gmm,
     normalize_affine,
     normalize_gmm,
     sample_pixels,
 )
-from cryopick.workflows.cluster import ClusterConfig, map_on_cluster, optional_dask_client
+from cryopick.preprocess.normalization import Normalization
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +31,7 @@ def resolve_pixel_size(micrograph: Micrograph, override_A: float | None) -> floa
     """The user's value wins, with a warning when the header disagrees; no value is an error."""
     header = micrograph.pixel_size_A
     if override_A is not None:
-        if header is not None and abs(header - override_A) > 0.01 * override_A:
+        if header is not None and not sizes_agree(header, override_A):
             log.warning("%s: header pixel size %.4g A differs from the given %.4g A; using %.4g A",
                         micrograph.path, header, override_A, override_A)
         return override_A
@@ -52,26 +50,13 @@ def resolve_geometry(config: PreprocessConfig, first: Micrograph) -> Geometry:
     return geometry
 
 
-def normalize_micrograph(image_px: npt.NDArray[np.float32], normalization: dict, *, seed: int,
-                         samples: int) -> tuple[npt.NDArray[np.float32], float, float]:
-    """Normalise one downsampled micrograph with a dataset's recorded normalisation; for the
-    mixture its own scale is fitted under the dataset's components. Returns (image, scale, offset)."""
-    if normalization["method"] == "gmm":
-        params = GmmParams.from_json(normalization["gmm"])
-        sample = sample_pixels(image_px, samples, np.random.default_rng(seed))
-        scale = fit_image_scale(sample, params)
-        return normalize_gmm(image_px, params, scale), scale, 0.0
-    image, offset, scale = normalize_affine(image_px)
-    return image, scale, offset
-
-
 def sample_micrograph(path: Path, *, config: PreprocessConfig, geometry: Geometry, n_samples: int,
                       results_dir: Path, settings: str) -> str:
     """Pass 1 for one micrograph (a task): check it, downsample it, sample its pixels for the
     mixture fit (seeded by its name, so the sample is the same in any order or process)."""
     micrograph = read_micrograph(path)
     size = resolve_pixel_size(micrograph, config.pixel_size_A)
-    if abs(size - geometry.pixel_size_A) > 0.01 * geometry.pixel_size_A:
+    if not sizes_agree(size, geometry.pixel_size_A):
         raise InputError(path, f"pixel size {size:.4g} A differs from the first micrograph's "
                                f"{geometry.pixel_size_A:.4g} A; preprocess them separately")
     if min(micrograph.array.shape) < 4 * geometry.downsample_factor:
@@ -89,12 +74,12 @@ def sample_micrograph(path: Path, *, config: PreprocessConfig, geometry: Geometr
     return micrograph.name  # the sample stays on disk: nothing large travels back from a worker
 
 
-def normalize_and_write(path: Path, *, geometry: Geometry, normalization: dict, scale: float, output_dir: Path,
+def normalize_and_write(path: Path, *, geometry: Geometry, normalization: Normalization, scale: float, output_dir: Path,
                         results_dir: Path, settings: str) -> tuple[str, tuple[int, int], float, float]:
     """Pass 2 for one micrograph (a task): downsample, normalise, write the working-pixel MRC."""
     small = fourier_crop(read_micrograph(path).array, geometry.downsample_factor)
-    if normalization["method"] == "gmm":
-        image, offset = normalize_gmm(small, GmmParams.from_json(normalization["gmm"]), scale), 0.0
+    if normalization.gmm is not None:
+        image, offset = normalize_gmm(small, normalization.gmm, scale), 0.0
     else:
         image, offset, scale = normalize_affine(small)
     output = output_dir / f"{path.stem}.mrc"
@@ -133,17 +118,16 @@ def run_preprocess(
                        geometry=geometry, n_samples=n_samples, results_dir=results_dir, settings=sample_settings):
             pass
         sampled = [store.read(f"{p.stem}.sample") for p in micrograph_paths]
-        normalization: dict = {"method": config.normalization}
+        normalization = Normalization("affine")
         scales = {p.stem: 1.0 for p in micrograph_paths}
         if config.normalization == "gmm":
             fit = fit_scaled_gmm([s["samples"] for s in sampled])
-            normalization["gmm"] = fit.params.to_json()
-            normalization["iterations"] = fit.iterations
+            normalization = Normalization("gmm", fit.params, fit.iterations)
             scales = {path.stem: float(s) for path, s in zip(micrograph_paths, fit.scales, strict=True)}
             d = fit.params.dominant
             log.info("mixture fitted in %d EM iterations: dominant component mean %.4g sd %.4g, weight %.3f",
                      fit.iterations, fit.params.mean[d], fit.params.std[d], fit.params.weight[d])
-        settings = {p.stem: fingerprint({"geometry": geometry.to_json(), "normalization": normalization,
+        settings = {p.stem: fingerprint({"geometry": geometry.to_json(), "normalization": normalization.to_json(),
                                          "scale": scales[p.stem]}) for p in micrograph_paths}
         todo = [p for p in micrograph_paths if not store.is_done(p.stem, settings[p.stem], p,
                                                                   outputs=[output_dir / f"{p.stem}.mrc"])]

@@ -4,7 +4,6 @@ import datetime
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,7 @@ from cryopick.errors import InputError
 from cryopick.evaluate.metrics import agreement
 from cryopick.io._atomic import atomic_write_text
 from cryopick.io.coordinates import read_all_picks
-from cryopick.io.manifest import read_manifest
-from cryopick.io.micrographs import find_micrographs, read_micrograph
+from cryopick.io.micrographs import read_micrograph
 from cryopick.picks import Picks
 from cryopick.preprocess.fourier import fourier_crop
 from cryopick.report.figures import (
@@ -29,38 +27,23 @@ from cryopick.report.figures import (
     thumbnail,
 )
 from cryopick.report.page import ReportPage, Thumbnail, render
-from cryopick.workflows.sources import is_preprocessed
+from cryopick.workflows.sources import MicrographSource, find_micrograph_sources
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class _Source:
-    name: str
-    path: Path
-    shape_orig_px: tuple[int, int] | None  # None: the file is the original
-
-
-def _sources(inputs: list[Path]) -> list[_Source]:
-    if is_preprocessed(inputs):
-        manifest = read_manifest(inputs[0])
-        return [_Source(name, inputs[0] / record.file, record.shape_orig_px)
-                for name, record in sorted(manifest.micrographs.items())]
-    return [_Source(path.stem, path, None) for path in find_micrographs(inputs)]
-
-
-def _spread(items: list[_Source], count: int) -> list[_Source]:
+def _spread(items: list[MicrographSource], count: int) -> list[MicrographSource]:
     """``count`` items evenly spaced through the list (the whole session, not its first minutes)."""
     if len(items) <= count:
         return items
     return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
 
 
-def _thumbnails(sources: list[_Source], picks: Picks, reference: Picks | None, config: ReportConfig,
+def _thumbnails(sources: list[MicrographSource], picks: Picks, reference: Picks | None, config: ReportConfig,
                 threshold: float, score_range: tuple[float, float], quiet: bool) -> Iterator[Thumbnail]:
     for source in tqdm(sources, desc="thumbnails", unit="mic", disable=quiet, leave=False):
         image = read_micrograph(source.path).array
-        shape_orig = source.shape_orig_px or image.shape
+        shape_orig = source.info.shape_orig_px if source.info and source.info.shape_orig_px else image.shape
         factor = max(1, math.ceil(max(image.shape) / config.thumbnail_px))
         small = fourier_crop(image, factor) if factor > 1 else image
         scale = small.shape[1] / shape_orig[1]  # thumbnail px per original px
@@ -86,7 +69,7 @@ def _score_range(scores: npt.NDArray[np.float64], threshold: float) -> tuple[flo
     return low, high if high > low else low + 1
 
 
-def _check_names(picks: Picks, sources: list[_Source], picks_path: Path) -> None:
+def _check_names(picks: Picks, sources: list[MicrographSource], picks_path: Path) -> None:
     """Picks for micrographs that were not given cannot be drawn: none in common is an error
     (the wrong files, or names that differ), some missing a warning."""
     given = {s.name for s in sources}
@@ -115,7 +98,7 @@ def run_report(
 ) -> dict[str, float | int | None]:
     picks = read_all_picks(picks_paths, picks_format)
     reference = read_all_picks(reference_paths, reference_format) if reference_paths else None
-    sources = _sources(micrograph_inputs)
+    sources = find_micrograph_sources(micrograph_inputs).micrographs
     _check_names(picks, sources, Path(picks_paths[0]))
     scores = picks.score if picks.has_scores else np.zeros(len(picks))
     summary = [("picks", ", ".join(str(p) for p in picks_paths)), ("micrographs", str(len(sources)))]

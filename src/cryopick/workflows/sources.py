@@ -1,28 +1,69 @@
-"""What the programs downstream call each micrograph: its path as given and its original size."""
+"""Where the micrographs come from, answered once for every step: a directory written by
+`cryopick preprocess` (its manifest lists the working-pixel files, the originals and their
+sizes) or raw micrograph files and directories. Also what the programs downstream call each
+micrograph (its path as given, its original size) and the geometry a model or manifest records."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryopick.config import Geometry
 from cryopick.errors import ConfigError, InputError
-from cryopick.io.manifest import manifest_path, read_manifest
-from cryopick.io.micrographs import find_micrographs, read_micrograph_info
+from cryopick.io.manifest import PreprocessManifest, manifest_path, read_manifest
+from cryopick.io.micrographs import find_micrographs, micrograph_name, read_micrograph_info
 from cryopick.io.model_files import load_model
 from cryopick.picks import MicrographInfo
 
 
+@dataclass(frozen=True)
+class MicrographSource:
+    """One micrograph: the file a step reads, and the original it stands for."""
+
+    name: str
+    path: Path  # the file to read: the preprocessed MRC (working pixels) or the raw micrograph
+    preprocessed: bool
+    original: Path  # the original micrograph (the same file as ``path`` when raw)
+    info: MicrographInfo | None = None  # known from a manifest; None: in the raw file's header
+
+    @classmethod
+    def raw(cls, path: Path) -> "MicrographSource":
+        return cls(micrograph_name(path), path, False, path)
+
+
+@dataclass(frozen=True)
+class MicrographSources:
+    """The micrographs of a run, and the manifest when they are a preprocessed directory."""
+
+    micrographs: list[MicrographSource]
+    manifest: PreprocessManifest | None = None
+    directory: Path | None = None  # the preprocessed directory
+
+    @property
+    def names(self) -> list[str]:
+        return [source.name for source in self.micrographs]
+
+
 def is_preprocessed(inputs: list[Path]) -> bool:
-    return len(inputs) == 1 and inputs[0].is_dir() and manifest_path(inputs[0]).is_file()
+    """One directory holding a preprocess.json."""
+    return len(inputs) == 1 and Path(inputs[0]).is_dir() and manifest_path(inputs[0]).is_file()
 
 
-def micrograph_infos(inputs: list[Path]) -> dict[str, MicrographInfo]:
-    """From a preprocessed directory's manifest (the originals as given to `preprocess`), or from
-    raw micrographs' headers."""
+def find_micrograph_sources(inputs: list[Path]) -> MicrographSources:
+    """A preprocessed directory's micrographs (sorted by name), or the raw micrographs in
+    ``inputs`` (files as given, directories expanded; see ``find_micrographs``)."""
     if is_preprocessed(inputs):
-        manifest = read_manifest(inputs[0])
-        size = manifest.geometry.pixel_size_A
-        return {name: MicrographInfo(record.given_as or record.source, record.shape_orig_px, size)
-                for name, record in manifest.micrographs.items()}
-    return {path.stem: read_micrograph_info(path) for path in find_micrographs(inputs)}
+        directory = Path(inputs[0])
+        manifest = read_manifest(directory)
+        pixel_size_A = manifest.geometry.pixel_size_A
+        return MicrographSources([
+            MicrographSource(name, directory / record.file, True, Path(record.source),
+                             MicrographInfo(record.given_as or record.source, record.shape_orig_px, pixel_size_A))
+            for name, record in sorted(manifest.micrographs.items())], manifest, directory)
+    return MicrographSources([MicrographSource.raw(path) for path in find_micrographs(inputs)])
+
+
+def micrograph_infos(sources: list[MicrographSource]) -> dict[str, MicrographInfo]:
+    """From the manifest (the originals as given to `preprocess`), or from raw micrographs' headers."""
+    return {source.name: source.info or read_micrograph_info(source.path) for source in sources}
 
 
 def recorded_geometry(*, model_dir: Path | None = None, preprocessed_dir: Path | None = None) -> Geometry:

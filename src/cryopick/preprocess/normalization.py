@@ -1,0 +1,74 @@
+"""How a dataset's micrographs were normalised, as recorded in preprocess.json and model.json,
+and that normalisation applied to one more micrograph (extraction of raw micrographs)."""
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cryopick.preprocess.fourier import fourier_crop
+from cryopick.preprocess.gmm import GmmParams, fit_image_scale, normalize_affine, normalize_gmm, sample_pixels
+
+METHODS: tuple[str, ...] = ("gmm", "affine")
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """``gmm``: the dataset's scaled two-component mixture (each micrograph's own scale fitted
+    under it); ``affine``: each micrograph to mean 0, sd 1."""
+
+    method: str
+    gmm: GmmParams | None = None  # the mixture, for ``gmm``
+    iterations: int | None = None  # EM iterations the fit took (a record, not used)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown normalization method {self.method!r}: use one of {', '.join(METHODS)}")
+        if self.method == "gmm" and self.gmm is None:
+            raise ValueError("gmm normalization without its mixture parameters")
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"method": self.method}
+        if self.gmm is not None:
+            data["gmm"] = self.gmm.to_json()
+        if self.iterations is not None:
+            data["iterations"] = self.iterations
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Normalization":
+        """Validated: anything missing or malformed is a ``ValueError`` saying what."""
+        if not isinstance(data, dict):
+            raise ValueError(f"normalization must be an object, got {type(data).__name__}")
+        if "method" not in data:
+            raise ValueError("normalization has no method")
+        try:
+            gmm = GmmParams.from_json(data["gmm"]) if "gmm" in data else None
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
+            raise ValueError(f"normalization has malformed mixture parameters ({exc!r})") from None
+        iterations = data.get("iterations")
+        return cls(str(data["method"]), gmm, None if iterations is None else int(iterations))
+
+
+def normalize_micrograph(image_px: npt.NDArray[np.float32], normalization: Normalization, *, seed: int,
+                         samples: int) -> tuple[npt.NDArray[np.float32], float, float]:
+    """Normalise one downsampled micrograph with a dataset's recorded normalisation; for the
+    mixture its own scale is fitted under the dataset's components. Returns (image, scale, offset)."""
+    if normalization.gmm is not None and normalization.method == "gmm":
+        sample = sample_pixels(image_px, samples, np.random.default_rng(seed))
+        scale = fit_image_scale(sample, normalization.gmm)
+        return normalize_gmm(image_px, normalization.gmm, scale), scale, 0.0
+    image, offset, scale = normalize_affine(image_px)
+    return image, scale, offset
+
+
+def prepare_micrograph(image_orig_px: npt.NDArray[np.float32], *, downsample_factor: int,
+                       normalization: Normalization) -> npt.NDArray[np.float32]:
+    """A raw micrograph as the model's training data were prepared: downsampled, then normalised;
+    the micrograph's own scale is fitted on a sample seeded by its content (the same in every run,
+    and under any file name)."""
+    small = fourier_crop(image_orig_px, downsample_factor)
+    image, _, _ = normalize_micrograph(small, normalization, seed=zlib.crc32(small.tobytes()), samples=20_000)
+    return image
