@@ -10,7 +10,14 @@ from typing import Any, Literal
 
 from cryopick.errors import ConfigError
 
-Normalization = Literal["gmm", "affine"]
+NormalizationMethod = Literal["gmm", "affine"]
+NORMALIZATIONS: tuple[str, ...] = ("gmm", "affine")
+Matching = Literal["optimal", "greedy"]
+MATCHINGS: tuple[str, ...] = ("optimal", "greedy")
+#: Score every k-th working pixel: the strides the scoring supports.
+SCORE_STRIDES_PX: tuple[int, ...] = (1, 2, 4)
+#: Filters in the first layer of an architecture built from scratch; later layers scale with it.
+DEFAULT_UNITS = 32
 Objective = Literal["pn", "nnpu", "ge-kl", "ge-binomial"]
 OBJECTIVES: tuple[str, ...] = ("pn", "nnpu", "ge-kl", "ge-binomial")
 #: ``auto`` and the registered architectures (models.MODEL_NAMES; a test keeps them equal), listed
@@ -120,7 +127,7 @@ class PreprocessConfig:
     particle_diameter_A: float
     pixel_size_A: float | None = None  # None: read from each micrograph's header
     downsample_factor: int | None = None  # None: chosen from the particle size
-    normalization: Normalization = "gmm"
+    normalization: NormalizationMethod = "gmm"
     gmm_samples_per_micrograph: int = 20_000
     gmm_samples_total: int = 1_000_000  # the EM cost is bounded however many micrographs
     seed: int = 0
@@ -131,7 +138,7 @@ class PreprocessConfig:
             _positive("pixel_size_A", self.pixel_size_A)
         if self.downsample_factor is not None and self.downsample_factor < 1:
             raise ConfigError(f"downsample factor must be >= 1, got {self.downsample_factor}")
-        if self.normalization not in ("gmm", "affine"):
+        if self.normalization not in NORMALIZATIONS:
             raise ConfigError(f"unknown normalization {self.normalization!r}: use gmm or affine")
         if self.gmm_samples_per_micrograph < 100:
             raise ConfigError("gmm_samples_per_micrograph must be >= 100")
@@ -240,7 +247,7 @@ class ExtractConfig:
     box_size_orig_px: float | None = None  # EMAN2 .box output's box; None: the particle diameter
 
     def __post_init__(self) -> None:
-        if self.score_stride_px not in (1, 2, 4):
+        if self.score_stride_px not in SCORE_STRIDES_PX:
             raise ConfigError(f"score stride must be 1, 2 or 4 working px, got {self.score_stride_px}")
         if not math.isfinite(self.threshold):
             raise ConfigError(f"threshold must be a finite number, got {self.threshold}")
@@ -262,11 +269,11 @@ class ExtractConfig:
 @dataclass(frozen=True)
 class EvaluateConfig:
     match_radius_orig_px: float
-    matching: Literal["optimal", "greedy"] = "optimal"
+    matching: Matching = "optimal"
 
     def __post_init__(self) -> None:
         _positive("match_radius_orig_px", self.match_radius_orig_px)
-        if self.matching not in ("optimal", "greedy"):
+        if self.matching not in MATCHINGS:
             raise ConfigError(f"unknown matching {self.matching!r}: use optimal or greedy")
 
 
@@ -303,7 +310,7 @@ class ReportConfig:
     threshold: float | None = None  # picks drawn; None: best F1 with a reference, else 0 (even odds)
     max_micrographs: int = 48  # thumbnails; the plots use every micrograph
     thumbnail_px: int = 384  # longest side
-    matching: Literal["optimal", "greedy"] = "optimal"
+    matching: Matching = "optimal"
 
     def __post_init__(self) -> None:
         _positive("particle_radius_orig_px", self.particle_radius_orig_px)

@@ -13,7 +13,8 @@ Example usage:
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import positive_float
+from cryopick.cli.arguments import default_of, positive_float
+from cryopick.config import MATCHINGS, EvaluateConfig
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
@@ -30,7 +31,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     radius.add_argument("--model", type=Path, help="model directory: match within its particle radius")
     radius.add_argument("--micrographs", type=Path,
                         help="preprocessed directory: match within its particle radius")
-    parser.add_argument("--matching", choices=("optimal", "greedy"), default="optimal",
+    parser.add_argument("--matching", choices=MATCHINGS, default=default_of(EvaluateConfig, "matching"),
                         help="one-to-one assignment: optimal (most matches) or greedy by score "
                              "(default: %(default)s)")
     parser.add_argument("--picks-format", choices=FORMATS, default=None,

@@ -28,7 +28,15 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from cryopick.cli.arguments import add_cluster_args, cluster_config, finite_float, positive_float, positive_int
+from cryopick.cli.arguments import (
+    add_cluster_args,
+    cluster_config,
+    default_of,
+    finite_float,
+    positive_float,
+    positive_int,
+)
+from cryopick.config import SCORE_STRIDES_PX, ExtractConfig
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
@@ -49,22 +57,24 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="write one file per micrograph into the --output directory: RELION "
                              "<micrograph>_autopick.star files plus the coordinate_files.star index RELION's "
                              "Extract and Import jobs read, EMAN2 .box or <micrograph>_info.json, or .txt/.csv")
-    parser.add_argument("--box-size-orig-px", type=positive_float, default=None,
+    parser.add_argument("--box-size-orig-px", type=positive_float,
+                        default=default_of(ExtractConfig, "box_size_orig_px"),
                         help="box side written to EMAN2 .box output, in original pixels (default: the particle "
                              "diameter from the model); a box reaching past the micrograph's edge keeps its "
                              "centre, so its corner can be negative, as EMAN2 writes such boxes too")
-    parser.add_argument("-t", "--threshold", type=finite_float, default=-6.0,
+    parser.add_argument("-t", "--threshold", type=finite_float, default=default_of(ExtractConfig, "threshold"),
                         help="keep picks whose log-likelihood ratio is at least this (default: %(default)s)")
-    parser.add_argument("--nms-radius-px", type=positive_float, default=None,
+    parser.add_argument("--nms-radius-px", type=positive_float, default=default_of(ExtractConfig, "nms_radius_px"),
                         help="suppress picks within this many working pixels of a better one "
                              "(default: the particle radius from the model)")
-    parser.add_argument("--batch-size", type=positive_int, default=None,
+    parser.add_argument("--batch-size", type=positive_int, default=default_of(ExtractConfig, "batch_size"),
                         help="on a GPU, micrograph tiles scored together (default: 8); a CPU scores one "
                              "micrograph per core")
-    parser.add_argument("--tile-size-px", type=positive_int, default=1024,
+    parser.add_argument("--tile-size-px", type=positive_int, default=default_of(ExtractConfig, "tile_size_px"),
                         help="largest tile scored at once, in working pixels; bounds memory "
                              "(default: %(default)s)")
-    parser.add_argument("--score-stride-px", type=int, choices=(1, 2, 4), default=2,
+    parser.add_argument("--score-stride-px", type=int, choices=SCORE_STRIDES_PX,
+                        default=default_of(ExtractConfig, "score_stride_px"),
                         help="score every k-th working pixel: 2 does a quarter of the work of 1 and places each "
                              "centre within 1 working pixel (the particle is ~20 across); 1 scores every pixel "
                              "(default: %(default)s)")
@@ -73,11 +83,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-after-idle-s", type=positive_float, default=None,
                         help="with --watch: stop once no new micrograph came for this long (default: never)")
     add_cluster_args(parser)
-    parser.add_argument("--pixel-size-A", type=positive_float, default=None,
+    parser.add_argument("--pixel-size-A", type=positive_float, default=default_of(ExtractConfig, "pixel_size_A"),
                         help="pixel size of raw --micrographs when their headers lack it or are wrong (default: "
                              "each header). A pixel size more than 1%% off the model's is refused: the model picks "
                              "at the scale it was trained at")
-    parser.add_argument("--device", default="auto",
+    parser.add_argument("--device", default=default_of(ExtractConfig, "device"),
                         help="cpu, cuda, cuda:N or auto (CUDA when available) (default: %(default)s)")
 
 

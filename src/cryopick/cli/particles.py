@@ -22,10 +22,12 @@ from cryopick.cli.arguments import (
     add_cluster_args,
     add_deprecated_alias,
     cluster_config,
+    default_of,
     fraction,
     positive_float,
     positive_int,
 )
+from cryopick.config import ParticlesConfig
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
@@ -41,20 +43,23 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--box-size-orig-px", type=positive_int, default=None,
                         help="box side in original pixels (often 1.5-2x the particle diameter); required")
     add_deprecated_alias(parser, "--box-size-px", "--box-size-orig-px", dest="box_size_orig_px", type=positive_int)
-    parser.add_argument("--background-radius-orig-px", type=positive_float, default=None,
+    parser.add_argument("--background-radius-orig-px", type=positive_float,
+                        default=default_of(ParticlesConfig, "background_radius_orig_px"),
                         help="original pixels farther than this from the centre are background for normalising "
                              "(default: 3/4 of half the box, as RELION)")
     add_deprecated_alias(parser, "--background-radius-px", "--background-radius-orig-px",
                          dest="background_radius_orig_px", type=positive_float)
     parser.add_argument("--no-invert-contrast", dest="invert_contrast", action="store_false",
                         help="keep the micrograph's contrast (default: invert, particles white)")
-    parser.add_argument("--pixel-size-A", type=positive_float, default=None,
+    parser.add_argument("--pixel-size-A", type=positive_float, default=default_of(ParticlesConfig, "pixel_size_A"),
                         help="pixel size of the micrographs (default: from their headers)")
-    parser.add_argument("--voltage-kV", type=positive_float, default=300.0,
+    parser.add_argument("--voltage-kV", type=positive_float, default=default_of(ParticlesConfig, "voltage_kV"),
                         help="written to the optics table (default: %(default)s)")
-    parser.add_argument("--spherical-aberration-mm", type=positive_float, default=2.7,
+    parser.add_argument("--spherical-aberration-mm", type=positive_float,
+                        default=default_of(ParticlesConfig, "spherical_aberration_mm"),
                         help="written to the optics table (default: %(default)s)")
-    parser.add_argument("--amplitude-contrast", type=fraction, default=0.1,
+    parser.add_argument("--amplitude-contrast", type=fraction,
+                        default=default_of(ParticlesConfig, "amplitude_contrast"),
                         help="written to the optics table (default: %(default)s)")
     add_cluster_args(parser)
 

@@ -17,7 +17,8 @@ Example usage:
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import add_cluster_args, cluster_config, positive_float, positive_int
+from cryopick.cli.arguments import add_cluster_args, cluster_config, default_of, positive_float, positive_int
+from cryopick.config import NORMALIZATIONS, PreprocessConfig
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -26,14 +27,15 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="output directory")
     parser.add_argument("--particle-diameter-A", type=positive_float, required=True,
                         help="particle diameter in Angstrom (its longest dimension)")
-    parser.add_argument("--pixel-size-A", type=positive_float, default=None,
+    parser.add_argument("--pixel-size-A", type=positive_float, default=default_of(PreprocessConfig, "pixel_size_A"),
                         help="pixel size of the micrographs in Angstrom (default: from the MRC header)")
-    parser.add_argument("--downsample", type=positive_int, default=None,
+    parser.add_argument("--downsample", type=positive_int, default=default_of(PreprocessConfig, "downsample_factor"),
                         help="whole downsampling factor (default: the particle becomes ~20 px across)")
-    parser.add_argument("--normalize", choices=("gmm", "affine"), default="gmm",
+    parser.add_argument("--normalize", choices=NORMALIZATIONS, default=default_of(PreprocessConfig, "normalization"),
                         help="gmm: dataset-wide scaled two-component mixture; affine: per-micrograph "
                              "mean/sd (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for pixel sampling (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=default_of(PreprocessConfig, "seed"),
+                        help="seed for pixel sampling (default: %(default)s)")
     add_cluster_args(parser)
 
 

@@ -19,7 +19,8 @@ Example usage:
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import add_deprecated_alias, finite_float, positive_float, positive_int
+from cryopick.cli.arguments import add_deprecated_alias, default_of, finite_float, positive_float, positive_int
+from cryopick.config import ReportConfig
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
@@ -39,11 +40,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              "--micrographs directory)")
     add_deprecated_alias(parser, "--particle-radius-px", "--particle-radius-orig-px", dest="particle_radius_orig_px",
                          type=positive_float)
-    parser.add_argument("-t", "--threshold", type=finite_float, default=None,
+    parser.add_argument("-t", "--threshold", type=finite_float, default=default_of(ReportConfig, "threshold"),
                         help="draw and count picks scoring at least this (default: best F1 with --reference, else 0)")
-    parser.add_argument("--max-micrographs", type=positive_int, default=48,
+    parser.add_argument("--max-micrographs", type=positive_int, default=default_of(ReportConfig, "max_micrographs"),
                         help="thumbnails drawn (default: %(default)s)")
-    parser.add_argument("--thumbnail-px", type=positive_int, default=384,
+    parser.add_argument("--thumbnail-px", type=positive_int, default=default_of(ReportConfig, "thumbnail_px"),
                         help="longest side of a thumbnail (default: %(default)s)")
 
 

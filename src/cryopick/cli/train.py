@@ -31,7 +31,7 @@ import argparse
 from pathlib import Path
 
 from cryopick.cli.arguments import autoencoder_weight, fraction, positive_float, positive_int
-from cryopick.config import MODEL_CHOICES, OBJECTIVES, TrainConfig
+from cryopick.config import DEFAULT_UNITS, MODEL_CHOICES, OBJECTIVES, TrainConfig
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 #: The defaults live in TrainConfig (one source for the command line and the Python API); this
@@ -54,7 +54,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         metavar="N", help="how many particles a micrograph holds on average, labelled or not; sets "
                                           "the class prior. With --k-fold, several values to choose among (one value "
                                           "N: N/2, N and 2N are tried)")
-    parser.add_argument("--num-labeled", type=positive_int, default=None,
+    parser.add_argument("--num-labeled", type=positive_int, default=DEFAULT.num_labeled,
                         help="use a random subset of this many labels (default: all)")
     parser.add_argument("--model", choices=MODEL_CHOICES, default=DEFAULT.model,
                         help="auto: conv3 when its receptive field spans 2 particle diameters (particles up to "
@@ -63,15 +63,16 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              "px, a third of resnet8's training time, less accurate on small particles); "
                              "topaz-resnet8/16: Topaz's own layouts (71/91 px; what `import-model` rebuilds) "
                              "(default: %(default)s)")
-    parser.add_argument("--units", type=positive_int, default=32,
+    parser.add_argument("--units", type=positive_int, default=DEFAULT_UNITS,
                         help="filters in the first layer; later layers scale with it (default: %(default)s)")
     parser.add_argument("--objective", choices=OBJECTIVES, default=DEFAULT.objective,
                         help="pn: unlabelled as negative; nnpu: non-negative PU risk; ge-kl, ge-binomial: "
                              "positives plus a match of the unlabelled positive share to the prior (see below) "
                              "(default: %(default)s)")
-    parser.add_argument("--objective-weight", type=positive_float, default=None,
+    parser.add_argument("--objective-weight", type=positive_float, default=DEFAULT.objective_weight,
                         help="weight of the GE term (default: 1 for ge-binomial, 10 for ge-kl)")
-    parser.add_argument("--autoencoder", type=autoencoder_weight, nargs="+", default=[0.0], metavar="GAMMA",
+    parser.add_argument("--autoencoder", type=autoencoder_weight, nargs="+", default=[DEFAULT.autoencoder_weight],
+                        metavar="GAMMA",
                         help="weight of the autoencoder term (a decoder reconstructs each region from the "
                              "features; helps with few labels): a number >= 0, or auto = 10/N for N <= 250 "
                              "labelled particles and 0 above (the paper's finding). With --k-fold, several "

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cryopick.config import DEFAULT_UNITS
 from cryopick.models.topaz_layout import topaz_resnet8_encoder, topaz_resnet16_encoder, widths
 
 
@@ -141,7 +142,7 @@ def receptive_field_px(model: nn.Module) -> int:
     return field
 
 
-def _conv3(units: int = 32) -> PickerNet:
+def _conv3(units: int = DEFAULT_UNITS) -> PickerNet:
     """The paper's classifier: 7x7/2, 5x5/2, 5x5 convolutions (32, 64, 128 filters)."""
     encoder = nn.Sequential(
         ConvUnit(1, units, 7, stride=2),
@@ -151,7 +152,7 @@ def _conv3(units: int = 32) -> PickerNet:
     return PickerNet(encoder, 4 * units, "conv3", {"units": units})
 
 
-def _conv6(units: int = 32) -> PickerNet:
+def _conv6(units: int = DEFAULT_UNITS) -> PickerNet:
     """Six small convolutions reaching 67 px (resnet8's field) at a quarter of its training cost:
     a narrow 7x7 first layer (the widest maps are the costly ones on crops), three strides of 2,
     then 3x3 layers at 1/8 resolution. For particles 16-33 working px across."""
@@ -167,7 +168,7 @@ def _conv6(units: int = 32) -> PickerNet:
     return PickerNet(encoder, 2 * units, "conv6", {"units": units})
 
 
-def _resnet8(units: int = 32) -> PickerNet:
+def _resnet8(units: int = DEFAULT_UNITS) -> PickerNet:
     """A small residual net in the spirit of Topaz's default (receptive field 67 px): it strides
     early, so training on crops costs a few times the paper's net, not a hundred."""
     encoder = nn.Sequential(
@@ -183,13 +184,13 @@ def _resnet8(units: int = 32) -> PickerNet:
     return model
 
 
-def _topaz_resnet8(units: int | list[int] = 32, batch_norm: bool = False) -> PickerNet:
+def _topaz_resnet8(units: int | list[int] = DEFAULT_UNITS, batch_norm: bool = False) -> PickerNet:
     """Topaz's ResNet8, layer for layer (for its imported models, or to train in its layout)."""
     encoder, channels = topaz_resnet8_encoder(units, batch_norm)
     return PickerNet(encoder, channels, "topaz-resnet8", {"units": list(widths(units)), "batch_norm": batch_norm})
 
 
-def _topaz_resnet16(units: int | list[int] = 32, batch_norm: bool = False) -> PickerNet:
+def _topaz_resnet16(units: int | list[int] = DEFAULT_UNITS, batch_norm: bool = False) -> PickerNet:
     """Topaz's ResNet16, layer for layer (its general detectors are resnet16_u32/u64)."""
     encoder, channels = topaz_resnet16_encoder(units, batch_norm)
     return PickerNet(encoder, channels, "topaz-resnet16", {"units": list(widths(units)), "batch_norm": batch_norm})

@@ -8,10 +8,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from cryopick.config import NORMALIZATIONS
 from cryopick.preprocess.fourier import fourier_crop
 from cryopick.preprocess.gmm import GmmParams, fit_image_scale, normalize_affine, normalize_gmm, sample_pixels
-
-METHODS: tuple[str, ...] = ("gmm", "affine")
 
 
 @dataclass(frozen=True)
@@ -24,8 +23,8 @@ class Normalization:
     iterations: int | None = None  # EM iterations the fit took (a record, not used)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown normalization method {self.method!r}: use one of {', '.join(METHODS)}")
+        if self.method not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalization method {self.method!r}: use one of {', '.join(NORMALIZATIONS)}")
         if self.method == "gmm" and self.gmm is None:
             raise ValueError("gmm normalization without its mixture parameters")
 

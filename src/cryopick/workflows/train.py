@@ -8,7 +8,7 @@ import json
 import logging
 import shutil
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,10 @@ def _model_record(config: TrainConfig, manifest: PreprocessManifest, fitted: Fit
     return record
 
 
+def _default_learning_rate() -> float:
+    return next(f.default for f in fields(TrainConfig) if f.name == "learning_rate")  # type: ignore[return-value]
+
+
 def run_train(
     config: TrainConfig,
     preprocessed_dir: Path,
@@ -212,7 +216,7 @@ def run_train(
                             device=device, quiet=quiet, resume=resume_state, on_epoch_end=checkpoint, init=init)
     except FloatingPointError as diverged:
         raise ConfigError(f"{diverged}: the learning rate {config.learning_rate:g} is too high for these data; "
-                          "lower --learning-rate (the default is 1e-3)") from None
+                          f"lower --learning-rate (the default is {_default_learning_rate():g})") from None
     model, result, pi, pi_u = fitted.model, fitted.result, fitted.pi, fitted.pi_u
     if result.history and not np.isfinite(result.history[-1].loss):
         raise ConfigError("training diverged; lower --learning-rate")
