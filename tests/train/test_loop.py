@@ -116,3 +116,19 @@ def test_without_a_progress_bar_the_log_shows_steps(monkeypatch: pytest.MonkeyPa
             batch_size=16, positive_fraction=0.25, learning_rate=1e-3, weight_decay=0.0,
             device=torch.device("cpu"), seed=0, quiet=True)
     assert [m for m in caplog.messages if "step" in m][-1].startswith("epoch 1: step 3 of 3")
+
+
+def test_training_leaves_the_callers_random_state_alone() -> None:
+    """Training seeds its own generator: a notebook's global PyTorch random state is as it was."""
+    train = _micrographs(range(10, 12), labelled_share=0.5)
+    config = TrainConfig(expected_particles_per_micrograph=14, model="conv3", epochs=1, steps_per_epoch=2,
+                         batch_size=32, patience_epochs=None, extra={"units": 4}, device="cpu", seed=3)
+    geometry = Geometry(particle_diameter_A=2 * DIAMETER_PX, pixel_size_A=2.0, downsample_factor=1)
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    first = fit_picker(config, train, [], n_labeled=10, geometry=geometry, device=torch.device("cpu"), quiet=True)
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(99)  # another caller state: the same seed still gives the same model
+    second = fit_picker(config, train, [], n_labeled=10, geometry=geometry, device=torch.device("cpu"), quiet=True)
+    for name, tensor in first.result.best_state.items():
+        assert torch.equal(tensor, second.result.best_state[name]), name

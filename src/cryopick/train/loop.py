@@ -1,9 +1,10 @@
 """The optimisation loop: Adam on balanced minibatches, model selection by held-out AP."""
 
+import contextlib
 import copy
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,17 @@ class TrainResult:
     stopped_early: bool = False
 
 
+@contextlib.contextmanager
+def private_rng(device: torch.device) -> Iterator[None]:
+    """Seeding inside this block leaves the caller's global PyTorch random state as it was (the
+    CPU's, and the CUDA device's trained on): training seeds its own, a notebook keeps its own."""
+    device = torch.device(device)
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        yield
+
+
 #: With no progress bar (quiet, or stderr not a terminal), a log line this often within an epoch.
 PROGRESS_LINE_S = 30.0
 
@@ -89,103 +101,105 @@ def fit(
     ``on_epoch_end`` receives the full state after each epoch (to checkpoint it); passing such a
     state back as ``resume`` continues exactly as if training had never stopped.
     """
-    torch.manual_seed(seed)
-    loss_function = OBJECTIVE_FUNCTIONS[objective]
-    model.to(device)
-    parameters = list(model.parameters())
-    use_decoder = decoder is not None and autoencoder_weight > 0
-    if use_decoder:
-        assert decoder is not None
-        decoder.to(device)
-        parameters += list(decoder.parameters())
-    optimizer = torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay)
-    history: list[EpochRecord] = []
-    best_state = copy.deepcopy(model.state_dict())
-    best_ap: float | None = None
-    best_epoch = 0
-    epochs_without_gain = 0
-    first_epoch = 1
-    if resume is not None:
-        model.load_state_dict(resume.model)
-        if use_decoder and resume.decoder is not None:
+    with private_rng(device):
+        torch.manual_seed(seed)
+        loss_function = OBJECTIVE_FUNCTIONS[objective]
+        model.to(device)
+        parameters = list(model.parameters())
+        use_decoder = decoder is not None and autoencoder_weight > 0
+        if use_decoder:
             assert decoder is not None
-            decoder.load_state_dict(resume.decoder)
-        optimizer.load_state_dict(resume.optimizer)
-        best_state = copy.deepcopy(resume.best_state)
-        best_ap, best_epoch = resume.best_validation_ap, resume.best_epoch
-        epochs_without_gain = resume.epochs_without_gain
-        history = list(resume.history)
-        sampler.rng.bit_generator.state = resume.sampler_rng
-        torch.set_rng_state(resume.torch_rng)
-        first_epoch = resume.epoch + 1
-        log.info("resuming after epoch %d of %d", resume.epoch, epochs)
-    progress = tqdm(total=epochs * steps_per_epoch, initial=(first_epoch - 1) * steps_per_epoch, desc="train",
-                    unit="step", disable=quiet, dynamic_ncols=True, leave=False)
-    stopped_early = bool(resume is not None and patience_epochs is not None
-                         and epochs_without_gain >= patience_epochs)
-    try:
-        for epoch in range(first_epoch, epochs + 1):
-            if stopped_early:
-                break
-            started = last_line = time.perf_counter()
-            model.train()
-            memory_format = torch.channels_last if model.trains_channels_last else torch.contiguous_format
-            model.to(memory_format=memory_format)  # again each epoch: held-out scoring resets it
-            if use_decoder:
+            decoder.to(device)
+            parameters += list(decoder.parameters())
+        optimizer = torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay)
+        history: list[EpochRecord] = []
+        best_state = copy.deepcopy(model.state_dict())
+        best_ap: float | None = None
+        best_epoch = 0
+        epochs_without_gain = 0
+        first_epoch = 1
+        if resume is not None:
+            model.load_state_dict(resume.model)
+            if use_decoder and resume.decoder is not None:
                 assert decoder is not None
-                decoder.train()
-            losses = torch.zeros(steps_per_epoch)
-            for step in range(steps_per_epoch):
-                crops, labels = sampler.minibatch(batch_size, positive_fraction)
-                crops = crops.to(device, non_blocking=True, memory_format=memory_format)
-                labels = labels.to(device, non_blocking=True)
-                features = model.features(crops)
-                logits = model.classifier(features).reshape(-1)
-                loss = loss_function(logits, labels, pi_u=pi_u, weight=objective_weight)
+                decoder.load_state_dict(resume.decoder)
+            optimizer.load_state_dict(resume.optimizer)
+            best_state = copy.deepcopy(resume.best_state)
+            best_ap, best_epoch = resume.best_validation_ap, resume.best_epoch
+            epochs_without_gain = resume.epochs_without_gain
+            history = list(resume.history)
+            sampler.rng.bit_generator.state = resume.sampler_rng
+            torch.set_rng_state(resume.torch_rng)
+            first_epoch = resume.epoch + 1
+            log.info("resuming after epoch %d of %d", resume.epoch, epochs)
+        progress = tqdm(total=epochs * steps_per_epoch, initial=(first_epoch - 1) * steps_per_epoch, desc="train",
+                        unit="step", disable=quiet, dynamic_ncols=True, leave=False)
+        stopped_early = bool(resume is not None and patience_epochs is not None
+                             and epochs_without_gain >= patience_epochs)
+        try:
+            for epoch in range(first_epoch, epochs + 1):
+                if stopped_early:
+                    break
+                started = last_line = time.perf_counter()
+                model.train()
+                memory_format = torch.channels_last if model.trains_channels_last else torch.contiguous_format
+                model.to(memory_format=memory_format)  # again each epoch: held-out scoring resets it
                 if use_decoder:
                     assert decoder is not None
-                    squared_error = (decoder(features) - crops) ** 2
-                    loss = loss + autoencoder_weight * squared_error.flatten(1).sum(1).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                losses[step] = loss.detach().cpu()
-                progress.update(1)
-                if progress.disable and time.perf_counter() - last_line >= PROGRESS_LINE_S:
-                    last_line = time.perf_counter()
-                    done = step + 1
-                    log.info("epoch %d: step %d of %d (%.2f s/step)", epoch, done, steps_per_epoch,
-                             (last_line - started) / done)
-            mean_loss = float(losses.mean())
-            if not np.isfinite(mean_loss):
-                raise FloatingPointError(f"training diverged at epoch {epoch} (loss {mean_loss})")
-            validation_ap = None
-            if validate is not None:
-                model.eval()
-                validation_ap = float(validate(model))
-            record = EpochRecord(epoch, mean_loss, validation_ap, time.perf_counter() - started)
-            history.append(record)
-            progress.set_postfix(loss=f"{mean_loss:.4f}", ap="-" if validation_ap is None else f"{validation_ap:.3f}")
-            log.info("epoch %d: loss %.4f, held-out AP %s (%.1f s)", epoch, mean_loss,
-                     "n/a" if validation_ap is None else f"{validation_ap:.4f}", record.seconds)
-            if validation_ap is None or best_ap is None or validation_ap > best_ap:
-                best_ap, best_epoch = validation_ap, epoch
-                best_state = copy.deepcopy(model.state_dict())
-                epochs_without_gain = 0
-            else:
-                epochs_without_gain += 1
-            if on_epoch_end is not None:
-                on_epoch_end(TrainingState(
-                    epoch, copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()),
-                    best_state, best_ap, best_epoch, epochs_without_gain, list(history),
-                    copy.deepcopy(sampler.rng.bit_generator.state), torch.get_rng_state(),
-                    copy.deepcopy(decoder.state_dict()) if use_decoder and decoder is not None else None,
-                ))
-            if patience_epochs is not None and epochs_without_gain >= patience_epochs:
-                log.info("no held-out gain for %d epochs: stopping early", epochs_without_gain)
-                stopped_early = True
-                break
-    finally:
-        progress.close()
-        model.to(memory_format=torch.contiguous_format)
-    return TrainResult(best_state, best_epoch, best_ap, history, stopped_early)
+                    decoder.train()
+                losses = torch.zeros(steps_per_epoch)
+                for step in range(steps_per_epoch):
+                    crops, labels = sampler.minibatch(batch_size, positive_fraction)
+                    crops = crops.to(device, non_blocking=True, memory_format=memory_format)
+                    labels = labels.to(device, non_blocking=True)
+                    features = model.features(crops)
+                    logits = model.classifier(features).reshape(-1)
+                    loss = loss_function(logits, labels, pi_u=pi_u, weight=objective_weight)
+                    if use_decoder:
+                        assert decoder is not None
+                        squared_error = (decoder(features) - crops) ** 2
+                        loss = loss + autoencoder_weight * squared_error.flatten(1).sum(1).mean()
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    losses[step] = loss.detach().cpu()
+                    progress.update(1)
+                    if progress.disable and time.perf_counter() - last_line >= PROGRESS_LINE_S:
+                        last_line = time.perf_counter()
+                        done = step + 1
+                        log.info("epoch %d: step %d of %d (%.2f s/step)", epoch, done, steps_per_epoch,
+                                 (last_line - started) / done)
+                mean_loss = float(losses.mean())
+                if not np.isfinite(mean_loss):
+                    raise FloatingPointError(f"training diverged at epoch {epoch} (loss {mean_loss})")
+                validation_ap = None
+                if validate is not None:
+                    model.eval()
+                    validation_ap = float(validate(model))
+                record = EpochRecord(epoch, mean_loss, validation_ap, time.perf_counter() - started)
+                history.append(record)
+                progress.set_postfix(loss=f"{mean_loss:.4f}",
+                                     ap="-" if validation_ap is None else f"{validation_ap:.3f}")
+                log.info("epoch %d: loss %.4f, held-out AP %s (%.1f s)", epoch, mean_loss,
+                         "n/a" if validation_ap is None else f"{validation_ap:.4f}", record.seconds)
+                if validation_ap is None or best_ap is None or validation_ap > best_ap:
+                    best_ap, best_epoch = validation_ap, epoch
+                    best_state = copy.deepcopy(model.state_dict())
+                    epochs_without_gain = 0
+                else:
+                    epochs_without_gain += 1
+                if on_epoch_end is not None:
+                    on_epoch_end(TrainingState(
+                        epoch, copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()),
+                        best_state, best_ap, best_epoch, epochs_without_gain, list(history),
+                        copy.deepcopy(sampler.rng.bit_generator.state), torch.get_rng_state(),
+                        copy.deepcopy(decoder.state_dict()) if use_decoder and decoder is not None else None,
+                    ))
+                if patience_epochs is not None and epochs_without_gain >= patience_epochs:
+                    log.info("no held-out gain for %d epochs: stopping early", epochs_without_gain)
+                    stopped_early = True
+                    break
+        finally:
+            progress.close()
+            model.to(memory_format=torch.contiguous_format)
+        return TrainResult(best_state, best_epoch, best_ap, history, stopped_early)

@@ -13,7 +13,7 @@ from cryopick.config import Geometry, TrainConfig
 from cryopick.errors import ConfigError
 from cryopick.models import CONTEXT_DIAMETERS, PickerNet, RegionDecoder, build_model, choose_architecture
 from cryopick.pu import class_prior, unlabelled_prior
-from cryopick.train.loop import TrainingState, TrainResult, fit
+from cryopick.train.loop import TrainingState, TrainResult, fit, private_rng
 from cryopick.train.sampler import CropSampler, LabelledMicrograph
 from cryopick.train.validation import held_out_ap
 
@@ -37,50 +37,51 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
     """One model from labelled micrographs in memory: the prior from the expected count, the
     autoencoder weight from the label count, then the optimisation loop. ``init``: start from
     that model's architecture and weights (a copy) instead of from scratch."""
-    torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
-    architecture = config.model
-    if init is not None:
-        if architecture not in ("auto", init.name):
-            raise ConfigError(f"--model {architecture} differs from the --init model's {init.name}: leave "
-                              "--model out to train the init model's architecture")
-        architecture = init.name
-        model = copy.deepcopy(init).train()
-        log.info("model: %s, starting from the --init model's weights", architecture)
-    else:
-        if architecture == "auto":
-            architecture = choose_architecture(2 * geometry.particle_radius_px)
-            log.info("model: %s (its receptive field spans %g particle diameters of %.1f working px)",
-                     architecture, CONTEXT_DIAMETERS, 2 * geometry.particle_radius_px)
-        model = build_model(architecture, **config.extra)
-    if model.receptive_field_px < CONTEXT_DIAMETERS * 2 * geometry.particle_radius_px:
-        log.warning("the %s net sees %d working px, less than %g diameters of the %.1f px particle: it may "
-                    "not see enough background around it; downsample more in `cryopick preprocess`",
-                    architecture, model.receptive_field_px, CONTEXT_DIAMETERS, 2 * geometry.particle_radius_px)
-    sampler = CropSampler(train_set, crop_px=model.receptive_field_px,
-                          label_radius_px=config.label_radius_px, seed=config.seed)
-    pixels_per_micrograph = sampler.total_pixels / len(train_set)
-    pi = class_prior(expected_particles_per_micrograph=config.expected_particles_per_micrograph,
-                     label_radius_px=config.label_radius_px, pixels_per_micrograph=pixels_per_micrograph)
-    pi_u = unlabelled_prior(pi=pi, labelled_positive_pixels=sampler.labelled_positive_pixels,
-                            total_pixels=sampler.total_pixels)
-    if init is None:  # a trained model keeps its own bias: it already separates particles from the rest
-        model.start_at_prior(pi_u)
-    autoencoder_weight = config.resolved_autoencoder_weight(n_labeled)
-    decoder = RegionDecoder(model.feature_channels, model.receptive_field_px) if autoencoder_weight > 0 else None
-    log.info("class prior pi = %.4g, among unlabelled pi_U = %.4g (objective %s, autoencoder weight %.4g)",
-             pi, pi_u, config.objective, autoencoder_weight)
-    validate = None
-    if validation_set and any(len(m.centres_px) for m in validation_set):
-        def validate(net: PickerNet) -> float:
-            return held_out_ap(net, [m.image for m in validation_set], [m.centres_px for m in validation_set],
-                               radius_px=geometry.particle_radius_px, device=device)
-    result = fit(
-        model, sampler, objective=config.objective, pi_u=pi_u,
-        objective_weight=config.resolved_objective_weight, epochs=config.epochs,
-        steps_per_epoch=config.steps_per_epoch, batch_size=config.batch_size,
-        positive_fraction=config.positive_fraction, learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay, device=device, seed=config.seed, validate=validate,
-        patience_epochs=config.patience_epochs, quiet=quiet, resume=resume, on_epoch_end=on_epoch_end,
-        decoder=decoder, autoencoder_weight=autoencoder_weight,
-    )
-    return FittedPicker(model, result, pi, pi_u, autoencoder_weight)
+    with private_rng(device):
+        torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
+        architecture = config.model
+        if init is not None:
+            if architecture not in ("auto", init.name):
+                raise ConfigError(f"--model {architecture} differs from the --init model's {init.name}: leave "
+                                  "--model out to train the init model's architecture")
+            architecture = init.name
+            model = copy.deepcopy(init).train()
+            log.info("model: %s, starting from the --init model's weights", architecture)
+        else:
+            if architecture == "auto":
+                architecture = choose_architecture(2 * geometry.particle_radius_px)
+                log.info("model: %s (its receptive field spans %g particle diameters of %.1f working px)",
+                         architecture, CONTEXT_DIAMETERS, 2 * geometry.particle_radius_px)
+            model = build_model(architecture, **config.extra)
+        if model.receptive_field_px < CONTEXT_DIAMETERS * 2 * geometry.particle_radius_px:
+            log.warning("the %s net sees %d working px, less than %g diameters of the %.1f px particle: it may "
+                        "not see enough background around it; downsample more in `cryopick preprocess`",
+                        architecture, model.receptive_field_px, CONTEXT_DIAMETERS, 2 * geometry.particle_radius_px)
+        sampler = CropSampler(train_set, crop_px=model.receptive_field_px,
+                              label_radius_px=config.label_radius_px, seed=config.seed)
+        pixels_per_micrograph = sampler.total_pixels / len(train_set)
+        pi = class_prior(expected_particles_per_micrograph=config.expected_particles_per_micrograph,
+                         label_radius_px=config.label_radius_px, pixels_per_micrograph=pixels_per_micrograph)
+        pi_u = unlabelled_prior(pi=pi, labelled_positive_pixels=sampler.labelled_positive_pixels,
+                                total_pixels=sampler.total_pixels)
+        if init is None:  # a trained model keeps its own bias: it already separates particles from the rest
+            model.start_at_prior(pi_u)
+        autoencoder_weight = config.resolved_autoencoder_weight(n_labeled)
+        decoder = RegionDecoder(model.feature_channels, model.receptive_field_px) if autoencoder_weight > 0 else None
+        log.info("class prior pi = %.4g, among unlabelled pi_U = %.4g (objective %s, autoencoder weight %.4g)",
+                 pi, pi_u, config.objective, autoencoder_weight)
+        validate = None
+        if validation_set and any(len(m.centres_px) for m in validation_set):
+            def validate(net: PickerNet) -> float:
+                return held_out_ap(net, [m.image for m in validation_set], [m.centres_px for m in validation_set],
+                                   radius_px=geometry.particle_radius_px, device=device)
+        result = fit(
+            model, sampler, objective=config.objective, pi_u=pi_u,
+            objective_weight=config.resolved_objective_weight, epochs=config.epochs,
+            steps_per_epoch=config.steps_per_epoch, batch_size=config.batch_size,
+            positive_fraction=config.positive_fraction, learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay, device=device, seed=config.seed, validate=validate,
+            patience_epochs=config.patience_epochs, quiet=quiet, resume=resume, on_epoch_end=on_epoch_end,
+            decoder=decoder, autoencoder_weight=autoencoder_weight,
+        )
+        return FittedPicker(model, result, pi, pi_u, autoencoder_weight)
