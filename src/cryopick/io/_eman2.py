@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from cryopick.errors import InputError
+from cryopick.io.formats import INFO_SUFFIX
 from cryopick.picks import Picks
 
-INFO_SUFFIX = "_info.json"
 #: e2boxer's box mode for hand-picked boxes; it draws and exports every mode alike
 BOX_MODE = "manual"
 

@@ -19,7 +19,6 @@ from cryopick.picks import MicrographInfo, Picks
 
 #: suffixes RELION appends to a micrograph's stem in per-micrograph coordinate files
 _PER_MICROGRAPH_SUFFIX = re.compile(r"_(autopick|manualpick|pick|coords?)$")
-PER_MICROGRAPH_SUFFIX = "_autopick.star"
 INDEX_NAME = "coordinate_files.star"
 INDEX_COLUMN = "rlnMicrographCoordinates"
 

@@ -2,29 +2,22 @@
 
 Formats (chosen from the suffix, or named): ``topaz`` (tab-separated ``.txt``/``.tsv``), ``csv``,
 ``star`` (RELION), ``box`` (EMAN2), ``eman2`` (EMAN2's ``<micrograph>_info.json``) and ``cs``
-(cryoSPARC). All convert to and from :class:`cryopick.picks.Picks`.
+(cryoSPARC). All convert to and from :class:`cryopick.picks.Picks`. Which formats exist, and
+their suffixes, is the registry in :mod:`cryopick.io.formats`; each format's reader and writer is
+a module there with one signature, so adding a format adds a module and a registry line.
 """
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 from cryopick.errors import InputError
-from cryopick.io._atomic import atomic_path, atomic_write_text
-from cryopick.io._cryosparc import read_cs, write_cs
-from cryopick.io._eman2 import INFO_SUFFIX, format_box, format_info_json, read_box, read_info_json
-from cryopick.io._star import INDEX_NAME, PER_MICROGRAPH_SUFFIX, read_star, write_autopick_star, write_index_star
-from cryopick.io._star import write_star as _write_star_table
-from cryopick.io._table import format_table, read_table
-from cryopick.io.formats import FORMATS
+from cryopick.io._atomic import atomic_path
+from cryopick.io._star import INDEX_NAME, write_autopick_star, write_index_star
+from cryopick.io.formats import FORMATS, REGISTRY, SUFFIX_FORMAT, adapter
 from cryopick.picks import Picks
 
-_SUFFIX_FORMAT = {".txt": "topaz", ".tsv": "topaz", ".csv": "csv", ".star": "star", ".box": "box",
-                  ".json": "eman2", ".cs": "cs"}
-FORMAT_SUFFIX = {"topaz": ".txt", "csv": ".csv", "star": ".star", "box": ".box", "eman2": ".json", "cs": ".cs"}
 #: file names of one micrograph's picks, by format, in a per-micrograph output directory
-PER_MICROGRAPH_NAME = {"topaz": "{}.txt", "csv": "{}.csv", "star": "{}" + PER_MICROGRAPH_SUFFIX,
-                       "box": "{}.box", "eman2": "{}" + INFO_SUFFIX}
+PER_MICROGRAPH_NAME = {f.name: f.per_micrograph_name for f in REGISTRY.values() if f.per_micrograph_name}
 
 
 def format_of(path: Path, fmt: str | None) -> str:
@@ -33,40 +26,17 @@ def format_of(path: Path, fmt: str | None) -> str:
             raise InputError(path, f"unknown coordinate format {fmt!r}; use one of {', '.join(FORMATS)}")
         return fmt
     try:
-        return _SUFFIX_FORMAT[path.suffix.lower()]
+        return SUFFIX_FORMAT[path.suffix.lower()]
     except KeyError:
         raise InputError(
             path, f"cannot tell the coordinate format from the suffix; name it ({', '.join(FORMATS)})"
         ) from None
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a directory, expected a coordinate file") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not a text file (byte {exc.start} is not UTF-8)") from None
-
-
 def read_picks(path: str | Path, fmt: str | None = None) -> Picks:
     """Read a coordinate file into the canonical table; bad content is an ``InputError``."""
     path = Path(path)
-    kind = format_of(path, fmt)
-    if kind in ("star", "cs"):
-        if not path.is_file():
-            _read_text(path)  # raises the right InputError
-        return read_star(path, read_picks) if kind == "star" else read_cs(path)
-    text = _read_text(path)
-    if "\x00" in text:
-        raise InputError(path, "not a text file (contains NUL bytes)")
-    if kind == "box":
-        return read_box(path, text)
-    if kind == "eman2":
-        return read_info_json(path, text)
-    return read_table(path, text, delimiter="\t" if kind == "topaz" else ",")
+    return adapter(format_of(path, fmt)).read(path)
 
 
 def coordinate_files(inputs: Iterable[str | Path], fmt: str | None = None) -> list[Path]:
@@ -79,7 +49,7 @@ def coordinate_files(inputs: Iterable[str | Path], fmt: str | None = None) -> li
         if not item.is_dir():
             files.append(item)
             continue
-        suffixes = (FORMAT_SUFFIX[fmt],) if fmt else tuple(_SUFFIX_FORMAT)
+        suffixes = (REGISTRY[fmt].suffixes[0],) if fmt else tuple(SUFFIX_FORMAT)
         found = sorted(p for p in item.iterdir() if p.is_file() and not p.name.startswith(".")
                        and p.suffix.lower() in suffixes and p.name != INDEX_NAME)
         if not found:
@@ -94,36 +64,6 @@ def read_all_picks(inputs: Iterable[str | Path], fmt: str | None = None) -> Pick
     return parts[0] if len(parts) == 1 else Picks.concatenate(parts)
 
 
-def _write_one(path: Path, picks: Picks, kind: str, box_size_orig_px: float | None) -> None:
-    if kind == "star":
-        with atomic_path(path) as tmp:
-            _write_star_table(tmp, picks)
-    elif kind == "cs":
-        try:
-            with atomic_path(path) as tmp:
-                write_cs(tmp, picks)
-        except ValueError as exc:
-            raise InputError(path, f"cannot write cryoSPARC picks: {exc}; give the micrographs "
-                                   "(--micrographs) so their sizes are known") from None
-    elif kind == "box":
-        if box_size_orig_px is None:
-            raise InputError(path, "an EMAN2 .box file records a box size: give it (--box-size-orig-px)")
-        atomic_write_text(path, format_box(picks, box_size_orig_px=box_size_orig_px))
-    elif kind == "eman2":
-        existing = None
-        if path.is_file():  # an EMAN2 project's info file: keep its other metadata
-            try:
-                existing = json.loads(_read_text(path))
-            except json.JSONDecodeError as exc:
-                raise InputError(path, f"exists and is not JSON ({exc.msg}); refusing to replace it",
-                                 line=exc.lineno) from None
-            if not isinstance(existing, dict):
-                raise InputError(path, "exists and is not an EMAN2 info object; refusing to replace it")
-        atomic_write_text(path, format_info_json(picks, existing))
-    else:
-        atomic_write_text(path, format_table(picks, delimiter="\t" if kind == "topaz" else ","))
-
-
 def write_picks(
     path: str | Path, picks: Picks, fmt: str | None = None, *, box_size_orig_px: float | None = None
 ) -> Path:
@@ -131,10 +71,10 @@ def write_picks(
     ``cs`` each micrograph's size (``picks.info``)."""
     path = Path(path)
     kind = format_of(path, fmt)
-    if kind in ("box", "eman2") and len(set(picks.micrograph.tolist())) > 1:
-        raise InputError(path, f"an EMAN2 {FORMAT_SUFFIX[kind]} file holds one micrograph: write one per "
+    if REGISTRY[kind].one_micrograph_per_file and len(set(picks.micrograph.tolist())) > 1:
+        raise InputError(path, f"an EMAN2 {REGISTRY[kind].suffixes[0]} file holds one micrograph: write one per "
                                "micrograph (--per-micrograph)")
-    _write_one(path, picks, kind, box_size_orig_px)
+    adapter(kind).write(path, picks, box_size_orig_px=box_size_orig_px)
     return path
 
 
@@ -163,7 +103,7 @@ def write_picks_per_micrograph(
             with atomic_path(target) as tmp:
                 write_autopick_star(tmp, one)
         else:
-            _write_one(target, one, fmt, box_size_orig_px)
+            adapter(fmt).write(target, one, box_size_orig_px=box_size_orig_px)
         written.append(target)
     if fmt == "star":
         index = directory / INDEX_NAME
