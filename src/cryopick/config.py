@@ -45,6 +45,15 @@ def sizes_agree(value: float, reference: float) -> bool:
     return abs(value - reference) <= SIZE_REL_TOLERANCE * reference
 
 
+def default_of(config: type, name: str) -> Any:
+    """The default of a config dataclass's field: the command line shows the Python API's
+    defaults (one source for both)."""
+    spec = {f.name: f for f in dataclasses.fields(config)}[name]
+    if spec.default is dataclasses.MISSING:
+        raise ValueError(f"{config.__name__}.{name} has no default")
+    return spec.default
+
+
 def _positive(name: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise ConfigError(f"{name} must be a positive number, got {value!r}")

@@ -1,7 +1,6 @@
 """argparse value types that reject nonsense at the command line, with the reason."""
 
 import argparse
-import dataclasses
 import math
 import sys
 from collections.abc import Callable
@@ -14,15 +13,6 @@ def _parsed(text: str, kind: Callable[[str], float], what: str) -> float:
         return kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-
-
-def default_of(config: type, name: str) -> Any:
-    """The default of a config dataclass's field: the command line shows the Python API's
-    defaults, one source for both."""
-    field = {f.name: f for f in dataclasses.fields(config)}[name]
-    if field.default is dataclasses.MISSING:
-        raise ValueError(f"{config.__name__}.{name} has no default")
-    return field.default
 
 
 def positive_float(text: str) -> float:

@@ -13,8 +13,8 @@ Example usage:
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import default_of, positive_float
-from cryopick.config import MATCHINGS, EvaluateConfig
+from cryopick.cli.arguments import positive_float
+from cryopick.config import MATCHINGS, EvaluateConfig, default_of
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 

@@ -31,12 +31,11 @@ from pathlib import Path
 from cryopick.cli.arguments import (
     add_cluster_args,
     cluster_config,
-    default_of,
     finite_float,
     positive_float,
     positive_int,
 )
-from cryopick.config import SCORE_STRIDES_PX, ExtractConfig
+from cryopick.config import SCORE_STRIDES_PX, ExtractConfig, default_of
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 

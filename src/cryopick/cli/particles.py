@@ -22,12 +22,11 @@ from cryopick.cli.arguments import (
     add_cluster_args,
     add_deprecated_alias,
     cluster_config,
-    default_of,
     fraction,
     positive_float,
     positive_int,
 )
-from cryopick.config import ParticlesConfig
+from cryopick.config import ParticlesConfig, default_of
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 

@@ -17,8 +17,8 @@ Example usage:
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import add_cluster_args, cluster_config, default_of, positive_float, positive_int
-from cryopick.config import NORMALIZATIONS, PreprocessConfig
+from cryopick.cli.arguments import add_cluster_args, cluster_config, positive_float, positive_int
+from cryopick.config import NORMALIZATIONS, PreprocessConfig, default_of
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:

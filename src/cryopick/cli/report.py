@@ -19,8 +19,8 @@ Example usage:
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import add_deprecated_alias, default_of, finite_float, positive_float, positive_int
-from cryopick.config import ReportConfig
+from cryopick.cli.arguments import add_deprecated_alias, finite_float, positive_float, positive_int
+from cryopick.config import ReportConfig, default_of
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 

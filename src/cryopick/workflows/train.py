@@ -8,7 +8,7 @@ import json
 import logging
 import shutil
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from cryopick import __version__
-from cryopick.config import Geometry, TrainConfig, TuningConfig, sizes_agree
+from cryopick.config import Geometry, TrainConfig, TuningConfig, default_of, sizes_agree
 from cryopick.device import resolve_device
 from cryopick.errors import ConfigError, InputError
 from cryopick.extract.rescale import to_working_px
@@ -133,10 +133,6 @@ def _model_record(config: TrainConfig, manifest: PreprocessManifest, fitted: Fit
     return record
 
 
-def _default_learning_rate() -> float:
-    return next(f.default for f in fields(TrainConfig) if f.name == "learning_rate")  # type: ignore[return-value]
-
-
 def run_train(
     config: TrainConfig,
     preprocessed_dir: Path,
@@ -215,8 +211,9 @@ def run_train(
         fitted = fit_picker(config, train_set, validation_set, n_labeled=len(labels), geometry=geometry,
                             device=device, quiet=quiet, resume=resume_state, on_epoch_end=checkpoint, init=init)
     except FloatingPointError as diverged:
+        default_rate = default_of(TrainConfig, "learning_rate")
         raise ConfigError(f"{diverged}: the learning rate {config.learning_rate:g} is too high for these data; "
-                          f"lower --learning-rate (the default is {_default_learning_rate():g})") from None
+                          f"lower --learning-rate (the default is {default_rate:g})") from None
     model, result, pi, pi_u = fitted.model, fitted.result, fitted.pi, fitted.pi_u
     if result.history and not np.isfinite(result.history[-1].loss):
         raise ConfigError("training diverged; lower --learning-rate")
