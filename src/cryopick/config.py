@@ -28,6 +28,11 @@ DEFAULT_OBJECTIVE_WEIGHT: dict[str, float] = {"pn": 1.0, "nnpu": 1.0, "ge-kl": 1
 #: ``--autoencoder auto``: the paper's finding, weight 10 / N up to this many labels, none above.
 AUTOENCODER_AUTO_MAX_LABELS = 250
 AutoencoderWeight = float | Literal["auto"]
+#: Adam's step size from scratch: the paper's 2e-4 scored lower at 500 updates (bench/ablation.py).
+LEARNING_RATE_FROM_SCRATCH = 1e-3
+#: From a trained start (--init) the larger step undoes it: 10 labels of the enolase dimer, from
+#: Topaz's resnet8_u32, 0.918 AP at 2e-4 vs 0.882 at 1e-3 (bench/topaz_models.py, bench/ablation.py).
+LEARNING_RATE_FROM_INIT = 2e-4
 #: Non-maximum suppression wider than this (working px) would keep one pick per micrograph and costs
 #: memory in the square of the radius.
 MAX_NMS_RADIUS_PX = 2048
@@ -199,7 +204,7 @@ class TrainConfig:
     steps_per_epoch: int = 200
     batch_size: int = 256
     positive_fraction: float = 1 / 16
-    learning_rate: float = 1e-3  # Adam; the paper's 2e-4 scored lower at 500 updates (bench/ablation.py)
+    learning_rate: float | None = None  # Adam; None: LEARNING_RATE_FROM_SCRATCH or LEARNING_RATE_FROM_INIT
     weight_decay: float = 0.0
     autoencoder_weight: AutoencoderWeight = 0.0  # "auto": 10 / N labels for N <= 250, else 0
     patience_epochs: int | None = 4  # None: no early stopping
@@ -210,7 +215,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _positive("expected_particles_per_micrograph", self.expected_particles_per_micrograph)
         _positive("label_radius_px", self.label_radius_px)
-        _positive("learning_rate", self.learning_rate)
+        if self.learning_rate is not None:
+            _positive("learning_rate", self.learning_rate)
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"unknown objective {self.objective!r}: use one of {OBJECTIVES}")
         if self.model not in MODEL_CHOICES:
@@ -233,6 +239,12 @@ class TrainConfig:
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.patience_epochs is not None and self.patience_epochs < 1:
             raise ConfigError(f"patience must be >= 1 epoch, got {self.patience_epochs}")
+
+    def resolved_learning_rate(self, from_init: bool) -> float:
+        """The given rate, else the measured default for a fresh net or for one that starts trained."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return LEARNING_RATE_FROM_INIT if from_init else LEARNING_RATE_FROM_SCRATCH
 
     def resolved_autoencoder_weight(self, n_labeled: int) -> float:
         return resolve_autoencoder_weight(self.autoencoder_weight, n_labeled)

@@ -1,12 +1,16 @@
-"""`cryopick train` options that choose settings: --autoencoder and --k-fold."""
+"""`cryopick train` options that choose settings: --autoencoder, --k-fold and --init."""
 
 import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cryopick.cli.main import main
+from cryopick.config import LEARNING_RATE_FROM_INIT, LEARNING_RATE_FROM_SCRATCH
+from cryopick.io.model_files import load_model
+from cryopick.io.pretrained import packaged_model_dir
 
 TINY = ["--epochs", "1", "--steps-per-epoch", "8", "--batch-size", "32", "--units", "8", "-q"]
 
@@ -77,3 +81,56 @@ def test_tuning_options_are_checked(preprocessed: Path, tmp_path: Path, capsys: 
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "model" / "model.json").exists()
+
+
+def _first_layer(model_dir: Path) -> np.ndarray:
+    tensors, _ = load_model(model_dir)
+    return tensors["encoder.0.0.weight"]
+
+
+def test_init_auto_starts_from_the_general_detector_for_particles_its_size(
+        preprocessed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    short = ["-n", "12", "--epochs", "1", "--steps-per-epoch", "4", "--batch-size", "32"]  # --units left alone
+    general = _first_layer(packaged_model_dir("general"))
+    assert main(["train", "--micrographs", str(preprocessed / "work"), "--particles",
+                 str(preprocessed / "train.txt"), "-o", str(tmp_path / "auto"), *short]) == 0
+    assert "starting from the general detector" in capsys.readouterr().err  # 20 px particles: inside its 15-30 px
+    record = json.loads((tmp_path / "auto" / "model.json").read_text())
+    assert record["training"]["init_model"] == "general"
+    assert record["architecture"]["name"] == "resnet8"
+    assert record["training"]["config"]["learning_rate"] == LEARNING_RATE_FROM_INIT  # a smaller step from a start
+    assert main(["train", "--micrographs", str(preprocessed / "work"), "--particles", str(preprocessed / "train.txt"),
+                 "-o", str(tmp_path / "none"), "--init", "none", "--model", "resnet8", *short, "-q"]) == 0
+    scratch = json.loads((tmp_path / "none" / "model.json").read_text())["training"]
+    assert scratch["init_model"] is None
+    assert scratch["config"]["learning_rate"] == LEARNING_RATE_FROM_SCRATCH
+    # four small steps move the general detector's weights a little; a fresh start is elsewhere entirely
+    moved_from_general = np.abs(_first_layer(tmp_path / "auto") - general).max()
+    assert moved_from_general < 0.5 * np.abs(_first_layer(tmp_path / "none") - general).max()
+
+
+@pytest.mark.parametrize(("extra", "reason"), [
+    (["--units", "8"], "training from scratch (the general detector is a resnet8 of 32 units)"),
+    (["--model", "conv3"], "training from scratch (the general detector is a resnet8 of 32 units)"),
+])
+def test_init_auto_trains_from_scratch_when_asked_for_another_net(
+        preprocessed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], reason: str) -> None:
+    assert main(["train", "--micrographs", str(preprocessed / "work"), "--particles",
+                 str(preprocessed / "train.txt"), "-o", str(tmp_path / "model"), "-n", "12", "--epochs", "1",
+                 "--steps-per-epoch", "2", "--batch-size", "16", *extra]) == 0
+    assert reason in capsys.readouterr().err
+    assert json.loads((tmp_path / "model" / "model.json").read_text())["training"]["init_model"] is None
+
+
+def test_init_follows_the_particle_size(preprocessed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Downsampled by 4 the 20 px particle is 5 px across: auto trains from scratch, general warns."""
+    assert main(["preprocess", str(preprocessed / "micrographs"), "--particle-diameter-A", "40", "--downsample", "4",
+                 "-o", str(tmp_path / "small"), "-q"]) == 0
+    arguments = ["train", "--micrographs", str(tmp_path / "small"), "--particles", str(preprocessed / "train.txt"),
+                 "-n", "12", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "16"]
+    assert main([*arguments, "-o", str(tmp_path / "auto")]) == 0
+    assert "5.0 working px across, outside the 15-30 px the general detector was trained at: training " \
+           "from scratch" in capsys.readouterr().err
+    assert main([*arguments, "--init", "general", "-o", str(tmp_path / "general")]) == 0
+    assert "preprocess with a --downsample that brings it inside" in capsys.readouterr().err
+    assert json.loads((tmp_path / "general" / "model.json").read_text())["training"]["init_model"] == "general"

@@ -14,8 +14,7 @@ Example usage:
   cryopick import-model saved_models/model_epoch10.sav -o topaz_mine/ \
       --particle-diameter-A 120 --pixel-size-A 1.06 --downsample 8
   cryopick extract --model topaz_general/ --micrographs work/ -o picks.star
-  cryopick train --micrographs work/ --particles labels.star -n 150 --init topaz_general/ \
-      --learning-rate 2e-4 -o model/
+  cryopick train --micrographs work/ --particles labels.star -n 150 --init topaz_general/ -o model/
 """
 
 import argparse

@@ -13,9 +13,8 @@ Example usage:
       --expected-particles-per-micrograph 150 -o model/
   cryopick train --micrographs work/ --particles labels.txt --expected-particles-per-micrograph 150 \
       --num-labeled 100 --model resnet8 --epochs 20 -o model/
-  # from a Topaz general detector (see `cryopick import-model`)
-  cryopick train --micrographs work/ --particles labels.star -n 150 --init topaz_general/ \
-      --learning-rate 2e-4 -o model/
+  # from a Topaz general detector (see `cryopick import-model`); --init none: from scratch
+  cryopick train --micrographs work/ --particles labels.star -n 150 --init topaz_general/ -o model/
   # 30 labels: add the autoencoder term, and let 3-fold cross-validation choose the count
   cryopick train --micrographs work/ --particles labels.star -n 100 200 400 --autoencoder 0 auto \
       --k-fold 3 -o model/
@@ -31,7 +30,14 @@ import argparse
 from pathlib import Path
 
 from cryopick.cli.arguments import autoencoder_weight, fraction, positive_float, positive_int
-from cryopick.config import DEFAULT_UNITS, MODEL_CHOICES, OBJECTIVES, TrainConfig
+from cryopick.config import (
+    DEFAULT_UNITS,
+    LEARNING_RATE_FROM_INIT,
+    LEARNING_RATE_FROM_SCRATCH,
+    MODEL_CHOICES,
+    OBJECTIVES,
+    TrainConfig,
+)
 from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 #: The defaults live in TrainConfig (one source for the command line and the Python API); this
@@ -97,17 +103,20 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--positive-fraction", type=positive_float, default=DEFAULT.positive_fraction,
                         help="share of each minibatch centred on labelled particles (default: 1/16)")
     parser.add_argument("--learning-rate", type=positive_float, default=DEFAULT.learning_rate,
-                        help="Adam step size (default: %(default)s)")
+                        help=f"Adam step size (default: {LEARNING_RATE_FROM_SCRATCH:g} from scratch, "
+                             f"{LEARNING_RATE_FROM_INIT:g} from an --init model, whose start the larger step undoes)")
     parser.add_argument("--weight-decay", type=float, default=DEFAULT.weight_decay,
                         help="L2 on weights (default: %(default)s)")
     parser.add_argument("--patience", type=positive_int, default=DEFAULT.patience_epochs,
                         help="stop after this many epochs without held-out gain (default: %(default)s)")
-    parser.add_argument("--init", type=Path, default=None, metavar="MODEL_DIR",
-                        help="start from this model's architecture and weights instead of from scratch: a "
-                             "cryopick model, or a Topaz one brought in by `cryopick import-model` (as Topaz "
-                             "starts from its general detector); --model and --units then come from it. Give "
-                             "--learning-rate 2e-4 with it: at 1e-3 the updates undo the start (enolase dimer, 10 "
-                             "labels: 0.918 AP at 2e-4, 0.882 at 1e-3; Topaz 0.921)")
+    parser.add_argument("--init", default="auto", metavar="auto|general|none|MODEL_DIR",
+                        help="start from a trained model's architecture and weights instead of from scratch: "
+                             "`general` is the detector that ships with cryopick (a resnet8 trained on the "
+                             "training micrographs of the benchmark sets, for particles 15-30 working px "
+                             "across); MODEL_DIR a cryopick model or a Topaz one brought in by `cryopick "
+                             "import-model`; `none` trains from scratch; `auto` (default) is general when the "
+                             "particle is 15-30 working px across and --model is auto or resnet8, else none. "
+                             "--model and --units come from the start model")
     parser.add_argument("--seed", type=int, default=DEFAULT.seed, help="(default: %(default)s)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last epoch checkpoint in OUTPUT/checkpoint (after a crash or "

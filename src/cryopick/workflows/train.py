@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from cryopick import __version__
-from cryopick.config import Geometry, TrainConfig, TuningConfig, default_of, sizes_agree
+from cryopick.config import Geometry, TrainConfig, TuningConfig, sizes_agree
 from cryopick.device import resolve_device
 from cryopick.errors import ConfigError, InputError
 from cryopick.extract.rescale import to_working_px
@@ -24,10 +24,12 @@ from cryopick.io._atomic import atomic_write_text
 from cryopick.io.coordinates import coordinate_files, read_picks
 from cryopick.io.manifest import PreprocessManifest, read_manifest
 from cryopick.io.micrographs import read_micrograph
-from cryopick.io.model_files import file_sha256, load_latest_checkpoint, save_checkpoint
+from cryopick.io.model_files import file_sha256, load_latest_checkpoint, load_model, save_checkpoint
+from cryopick.io.pretrained import GENERAL_DETECTOR, packaged_model_dir
 from cryopick.models import PickerNet
 from cryopick.picks import Picks
 from cryopick.train.checkpoint import state_from_bundle, state_to_bundle
+from cryopick.train.init import INIT_AUTO, INIT_GENERAL, INIT_NONE, GeneralDetector, start_from_general
 from cryopick.train.labels import check_labels, drop_duplicate_labels, split_micrographs, subsample_labels
 from cryopick.train.loop import TrainingState
 from cryopick.train.picker import FittedPicker, fit_picker
@@ -104,7 +106,7 @@ def _read_labels(paths: list[Path], fmt: str | None, manifest: PreprocessManifes
 
 
 def _model_record(config: TrainConfig, manifest: PreprocessManifest, fitted: FittedPicker, *,
-                  command: list[str] | None, n_labeled: int, init_model: Path | None, train_names: list[str],
+                  command: list[str] | None, n_labeled: int, init_model: str | None, train_names: list[str],
                   validation_names: list[str], tuning_record: dict[str, Any] | None) -> dict[str, Any]:
     """model.json: what the model is, what it was trained on and how (cryoDRGN-style provenance)."""
     result = fitted.result
@@ -119,7 +121,7 @@ def _model_record(config: TrainConfig, manifest: PreprocessManifest, fitted: Fit
         "training": {
             "config": asdict(config),
             "n_labeled": n_labeled,
-            "init_model": None if init_model is None else str(init_model),
+            "init_model": init_model,
             "train_micrographs": train_names,
             "validation_micrographs": validation_names,
             "best_epoch": result.best_epoch,
@@ -133,6 +135,24 @@ def _model_record(config: TrainConfig, manifest: PreprocessManifest, fitted: Fit
     return record
 
 
+def resolve_init(init: str | Path | None, geometry: Geometry, config: TrainConfig) -> tuple[Path | None, str | None]:
+    """``--init`` as a model directory (or none) and the name to record of it."""
+    if init is None or str(init) == INIT_NONE:
+        return None, None
+    if str(init) not in (INIT_AUTO, INIT_GENERAL):
+        return Path(init), str(init)
+    directory = packaged_model_dir(GENERAL_DETECTOR)
+    _, record = load_model(directory)
+    detector = GeneralDetector(architecture=record["architecture"]["name"],
+                               units=int(record["architecture"]["options"]["units"]),
+                               particle_diameter_px_range=tuple(record["general"]["particle_diameter_px_range"]))
+    if not start_from_general(str(init), detector, particle_diameter_px=2 * geometry.particle_radius_px,
+                              config=config):
+        return None, None
+    log.info("starting from the general detector (--init none: from scratch)")
+    return directory, GENERAL_DETECTOR
+
+
 def run_train(
     config: TrainConfig,
     preprocessed_dir: Path,
@@ -144,25 +164,29 @@ def run_train(
     command: list[str] | None = None,
     resume: bool = False,
     tuning: TuningConfig | None = None,
-    init_model: Path | None = None,
+    init_model: str | Path | None = None,
 ) -> TrainSummary:
     """Train and save a model. With ``resume``, continue from the newest checkpoint in
     ``output_dir/checkpoint`` (written after every epoch) if it was made from the same inputs and
     settings; the result is the same as an uninterrupted run. With ``tuning``, first choose the
     expected count and autoencoder weight by k-fold cross-validation over the labelled micrographs.
-    With ``init_model`` (a model directory: cryopick's, or one imported from Topaz), start from its
-    architecture and weights."""
+    With ``init_model`` (a model directory: cryopick's, or one imported from Topaz; ``general``, the
+    packaged detector; ``auto``, general where it fits), start from its architecture and weights."""
     manifest = read_manifest(preprocessed_dir)
     geometry = manifest.geometry
     init = None
     init_weights_sha256 = None
-    if init_model is not None:
-        init, init_record, init_geometry = load_picker(init_model)
+    init_dir, init_name = resolve_init(init_model, geometry, config)
+    if init_dir is not None:
+        init, init_record, init_geometry = load_picker(init_dir)
         init_weights_sha256 = init_record.get("weights_sha256")
-        if not sizes_agree(init_geometry.working_pixel_size_A, geometry.working_pixel_size_A):
+        if "general" not in init_record and not sizes_agree(init_geometry.working_pixel_size_A,
+                                                            geometry.working_pixel_size_A):
             log.warning("the --init model works at %.3g A/px, these micrographs at %.3g A/px: its features are "
                         "at another scale (preprocess with a matching --downsample to use them fully)",
                         init_geometry.working_pixel_size_A, geometry.working_pixel_size_A)
+    # recorded as used, so the model and the resume identity say which rate it was
+    config = replace(config, learning_rate=config.resolved_learning_rate(from_init=init is not None))
     label_files, all_labels = _read_labels(particles_paths, particles_format, manifest, preprocessed_dir)
     micrograph_names = all_labels.micrographs()
     labels = subsample_labels(all_labels, config.num_labeled, config.seed)
@@ -211,13 +235,12 @@ def run_train(
         fitted = fit_picker(config, train_set, validation_set, n_labeled=len(labels), geometry=geometry,
                             device=device, quiet=quiet, resume=resume_state, on_epoch_end=checkpoint, init=init)
     except FloatingPointError as diverged:
-        default_rate = default_of(TrainConfig, "learning_rate")
         raise ConfigError(f"{diverged}: the learning rate {config.learning_rate:g} is too high for these data; "
-                          f"lower --learning-rate (the default is {default_rate:g})") from None
+                          "lower --learning-rate") from None
     model, result, pi, pi_u = fitted.model, fitted.result, fitted.pi, fitted.pi_u
     if result.history and not np.isfinite(result.history[-1].loss):
         raise ConfigError("training diverged; lower --learning-rate")
-    record = _model_record(config, manifest, fitted, command=command, n_labeled=len(labels), init_model=init_model,
+    record = _model_record(config, manifest, fitted, command=command, n_labeled=len(labels), init_model=init_name,
                            train_names=train_names, validation_names=validation_names, tuning_record=tuning_record)
     save_picker(Path(output_dir), model, result.best_state, record)
     log.info("saved the model of epoch %d (held-out AP %s) to %s", result.best_epoch,
