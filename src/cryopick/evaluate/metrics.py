@@ -11,6 +11,8 @@ from cryopick.picks import Picks
 
 @dataclass(frozen=True)
 class PrecisionRecall:
+    """Precision, recall and F1 at every threshold, with the average precision."""
+
     thresholds: npt.NDArray[np.float64]  # score of each pick, best first
     precision: npt.NDArray[np.float64]  # keeping picks with score >= threshold
     recall: npt.NDArray[np.float64]
@@ -21,14 +23,18 @@ class PrecisionRecall:
 
     @property
     def best_f1_index(self) -> int:
+        """Index of the threshold with the best F1; -1 when there are no picks."""
         return int(np.argmax(self.f1)) if len(self.f1) else -1
 
 
 def precision_recall(
     scores: npt.NDArray[np.floating], matched: npt.NDArray[np.bool_], *, n_reference: int
 ) -> PrecisionRecall:
-    """Rank picks by score; recall counts against every reference particle, so missed ones cap
-    it below 1. AP is the sum of precision times each step in recall."""
+    """Precision-recall curve and average precision of matched picks.
+
+    Rank picks by score; recall counts against every reference particle, so missed ones cap
+    it below 1. AP is the sum of precision times each step in recall.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     order = np.argsort(-scores, kind="stable")
     hits = np.asarray(matched, dtype=np.float64)[order]
@@ -52,8 +58,11 @@ class Agreement:
 
 
 def agreement(reference: Picks, picks: Picks, *, radius_orig_px: float, method: str = "optimal") -> Agreement:
-    """Match micrograph by micrograph; picks on micrographs absent from the reference are left
-    out (the reference says nothing about them). Picks without scores rank equal."""
+    """Score picks against a reference, micrograph by micrograph.
+
+    Match micrograph by micrograph; picks on micrographs absent from the reference are left
+    out (the reference says nothing about them). Picks without scores rank equal.
+    """
     reference_names = reference.micrographs()
     on_reference = np.isin(picks.micrograph, reference_names)
     kept = picks.select(on_reference)

@@ -33,8 +33,11 @@ def score_micrographs(
     tile_size_px: int = 1024,
     output_stride: int = 1,
 ) -> list[npt.NDArray[np.float32]]:
-    """Logits (log-likelihood ratios), one array per image: element (i, j) is pixel
-    (i * output_stride, j * output_stride); at stride 1 the image's own shape."""
+    """Score whole images densely with a picker.
+
+    Logits (log-likelihood ratios), one array per image: element (i, j) is pixel
+    (i * output_stride, j * output_stride); at stride 1 the image's own shape.
+    """
     if not images:
         return []
     k = output_stride

@@ -1,7 +1,10 @@
-"""cryoSPARC ``.cs`` particle files: a NumPy ``.npy`` structured array whose fields are named
+"""Read and write cryoSPARC ``.cs`` particle files, safely.
+
+cryoSPARC ``.cs`` particle files: a NumPy ``.npy`` structured array whose fields are named
 ``group/field``. Picks live in ``location/*``: the micrograph's path and shape (rows, columns),
 and the centre as a fraction of the width (x) and height (y); the score in ``pick_stats/*``.
-Read without unpickling (``allow_pickle=False``): a ``.cs`` file never runs code."""
+Read without unpickling (``allow_pickle=False``): a ``.cs`` file never runs code.
+"""
 
 import hashlib
 import re

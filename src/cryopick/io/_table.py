@@ -1,5 +1,8 @@
-"""Delimited coordinate tables: Topaz's tab-separated ``image_name x_coord y_coord [score]``
-and the same columns as CSV. The header names the columns; their order is free."""
+"""Read and write Topaz-style delimited coordinate tables.
+
+Delimited coordinate tables: Topaz's tab-separated ``image_name x_coord y_coord [score]``
+and the same columns as CSV. The header names the columns; their order is free.
+"""
 
 import csv
 import io

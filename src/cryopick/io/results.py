@@ -1,9 +1,12 @@
-"""Per-micrograph results that a rerun can trust: ``<name>.npz`` (arrays, no pickles) and,
+"""Per-micrograph results that a rerun can trust, so a killed run resumes exactly.
+
+Per-micrograph results that a rerun can trust: ``<name>.npz`` (arrays, no pickles) and,
 written after it, ``<name>.json`` recording what made it: the settings' fingerprint (model
 weights hash included), the input's content hash (with its size and mtime, so an unchanged file
 is not read again to be hashed) and the result file's own hash. A micrograph counts as done only
 when both files exist and agree with the current inputs, so a run killed at any instant resumes
-without gaps or duplicates."""
+without gaps or duplicates.
+"""
 
 import hashlib
 import json
@@ -33,6 +36,8 @@ def _stat(path: Path) -> dict:
 
 
 class ResultStore:
+    """Per-micrograph results in one directory, each trusted only while its inputs are unchanged."""
+
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
 
@@ -58,6 +63,7 @@ class ResultStore:
 
     def write(self, name: str, settings: str, input_path: Path, arrays: dict[str, npt.NDArray], *,
               outputs: list[Path] = ()) -> None:
+        """Store one micrograph's arrays, then the record of what made them."""
         data_path, sidecar_path = self._paths(name)
         with atomic_path(data_path) as tmp, tmp.open("wb") as handle:
             np.savez(handle, **arrays)
@@ -67,6 +73,7 @@ class ResultStore:
         atomic_write_text(sidecar_path, json.dumps(sidecar) + "\n")
 
     def read(self, name: str) -> dict[str, npt.NDArray]:
+        """The arrays stored for micrograph ``name``."""
         data_path, _ = self._paths(name)
         try:
             with np.load(data_path, allow_pickle=False) as archive:

@@ -39,12 +39,16 @@ _INERT_MODULES = ("topaz.", "torch.nn.modules.")
 
 
 class InertObject:
-    """A pickled object of a class that is never imported: its class path, the arguments it was
-    made with and its pickled state (for a module, its ``__dict__``: parameters, children, settings)."""
+    """A pickled object rebuilt as plain data, without importing its class.
+
+    A pickled object of a class that is never imported: its class path, the arguments it was
+    made with and its pickled state (for a module, its ``__dict__``: parameters, children, settings).
+    """
 
     class_path = ""
 
     def __new__(cls, *args: Any) -> "InertObject":
+        """Record the constructor arguments instead of running any constructor."""
         obj = object.__new__(cls)
         obj.args = tuple(args)
         obj.state = None
@@ -226,8 +230,11 @@ def _from_legacy(path: Path, stream: io.BufferedIOBase, size: int) -> Any:
 
 
 def read_torch_file(path: str | Path) -> Any:
-    """The object saved in ``path``: tensors as numpy arrays, nn.Module objects as ``InertObject``.
-    Anything else, or a malformed file, is an ``InputError`` naming the file."""
+    """Load a PyTorch pickle without executing any of its code.
+
+    The object saved in ``path``: tensors as numpy arrays, nn.Module objects as ``InertObject``.
+    Anything else, or a malformed file, is an ``InputError`` naming the file.
+    """
     path = Path(path)
     try:
         size = path.stat().st_size

@@ -11,6 +11,7 @@ import scipy.fft
 
 
 def downsampled_shape(shape_orig_px: tuple[int, int], factor: int) -> tuple[int, int]:
+    """The shape of an image downsampled by ``factor`` (whole pixels, rounding down)."""
     return shape_orig_px[0] // factor, shape_orig_px[1] // factor
 
 

@@ -15,6 +15,8 @@ from scipy import ndimage
 
 @dataclass(frozen=True)
 class SyntheticMicrograph:
+    """A synthetic micrograph and its true particle centres."""
+
     image: npt.NDArray[np.float32]  # (rows, cols)
     centres_px: npt.NDArray[np.float64]  # (n, 2) particle centres as (y, x), same pixels
 

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EpochRecord:
+    """One epoch's loss, held-out AP and duration."""
+
     epoch: int
     loss: float
     validation_ap: float | None
@@ -46,6 +48,8 @@ class TrainingState:
 
 @dataclass
 class TrainResult:
+    """The best epoch's weights, with the history that chose it."""
+
     best_state: dict[str, torch.Tensor]
     best_epoch: int
     best_validation_ap: float | None
@@ -55,8 +59,11 @@ class TrainResult:
 
 @contextlib.contextmanager
 def private_rng(device: torch.device) -> Iterator[None]:
-    """Seeding inside this block leaves the caller's global PyTorch random state as it was (the
-    CPU's, and the CUDA device's trained on): training seeds its own, a notebook keeps its own."""
+    """Seed training privately, leaving the caller's PyTorch random state untouched.
+
+    Seeding inside this block leaves the caller's global PyTorch random state as it was (the
+    CPU's, and the CUDA device's trained on): training seeds its own, a notebook keeps its own.
+    """
     device = torch.device(device)
     devices = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else []

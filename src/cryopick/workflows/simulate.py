@@ -1,5 +1,8 @@
-"""``run_simulate``: a synthetic dataset in the benchmark layout (micrographs/, particles_*.txt,
-meta.json), so the demo, the tests and the benchmarks read the same thing."""
+"""Write a synthetic dataset in the layout the demo, tests and benchmarks read.
+
+``run_simulate``: a synthetic dataset in the benchmark layout (micrographs/, particles_*.txt,
+meta.json), so the demo, the tests and the benchmarks read the same thing.
+"""
 
 import json
 import logging
@@ -30,6 +33,7 @@ def run_simulate(
     seed: int = 0,
     quiet: bool = False,
 ) -> dict:
+    """Write a synthetic dataset with known particle centres."""
     output_dir = Path(output_dir)
     diameter_px = particle_diameter_A / pixel_size_A
     n_test = max(1, round(n_micrographs * test_fraction)) if n_micrographs > 1 else 0

@@ -1,8 +1,11 @@
-"""The coordinate formats: a registry of what each is called, its suffixes and its per-micrograph
+"""The registry of coordinate formats, light enough for ``--help``.
+
+The coordinate formats: a registry of what each is called, its suffixes and its per-micrograph
 file names, importable without loading any reader (the CLI's --help and choices). Each format's
 reader and writer live in a module of this package named after it, all with one signature:
 ``read(path) -> Picks`` and ``write(path, picks, *, box_size_orig_px=None)``
-(see :func:`adapter`; ``cryopick.io.coordinates`` is the facade)."""
+(see :func:`adapter`; ``cryopick.io.coordinates`` is the facade).
+"""
 
 import importlib
 from dataclasses import dataclass
@@ -16,6 +19,8 @@ INFO_SUFFIX = "_info.json"
 
 @dataclass(frozen=True)
 class CoordinateFormat:
+    """A coordinate format's name, file suffixes and per-micrograph file name."""
+
     name: str
     suffixes: tuple[str, ...]  # recognised when reading; the first is written
     help: str
