@@ -5,7 +5,10 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cryopick.cluster import ClusterConfig
 
 
 def _parsed(text: str, kind: Callable[[str], float], what: str) -> float:
@@ -123,7 +126,7 @@ def add_cluster_args(parser: argparse.ArgumentParser) -> None:
                        help="run micrographs on a running Dask cluster, e.g. tcp://head-node:8786")
 
 
-def cluster_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def cluster_config(args: argparse.Namespace) -> "ClusterConfig":
     """The cluster settings that --workers and --scheduler ask for."""
     from cryopick.cluster import ClusterConfig
 

@@ -30,6 +30,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from io import TextIOWrapper
 from pathlib import Path
 from types import ModuleType
 
@@ -104,7 +105,7 @@ class _RunLog(logging.FileHandler):
     starts leaves no output directory behind.
     """
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self) -> TextIOWrapper:
         Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
         return super()._open()
 

@@ -28,15 +28,15 @@ class PrecisionRecall:
 
 
 def precision_recall(
-    scores: npt.NDArray[np.floating], matched: npt.NDArray[np.bool_], *, n_reference: int
+    scores: npt.ArrayLike, matched: npt.NDArray[np.bool_], *, n_reference: int
 ) -> PrecisionRecall:
     """Precision-recall curve and average precision of matched picks.
 
     Rank picks by score; recall counts against every reference particle, so missed ones cap
     it below 1. AP is the sum of precision times each step in recall.
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-scores, kind="stable")
+    values = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-values, kind="stable")
     hits = np.asarray(matched, dtype=np.float64)[order]
     true_positives = np.cumsum(hits)
     precision = true_positives / np.arange(1, len(hits) + 1) if len(hits) else np.zeros(0)
@@ -44,7 +44,7 @@ def precision_recall(
     ap = float(np.sum(precision * np.diff(np.concatenate([[0.0], recall])))) if len(hits) else 0.0
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    return PrecisionRecall(scores[order], precision, recall, f1, ap, len(hits), n_reference)
+    return PrecisionRecall(values[order], precision, recall, f1, ap, len(hits), n_reference)
 
 
 @dataclass(frozen=True)

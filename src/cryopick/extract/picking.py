@@ -12,7 +12,7 @@ from cryopick.extract.rescale import grid_to_working_px, to_original_px, working
 
 
 def peaks_orig_px(score_map: npt.NDArray[np.float32], *, score_stride_px: int, nms_radius_px: float,
-                  threshold: float, downsample_factor: int) -> dict[str, npt.NDArray]:
+                  threshold: float, downsample_factor: int) -> dict[str, npt.NDArray[np.float64]]:
     """Picks of one strided score map, in original pixels.
 
     Peaks of a map scored every ``score_stride_px`` working pixels, as ``x_orig_px``,

@@ -15,8 +15,8 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any, TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -54,7 +54,7 @@ def loaded_ahead(load: Callable[[S], T], items: list[S], *, threads: int, depth:
     release the GIL) overlaps scoring these, and on a GPU several cores keep it fed.
     """
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="cryopick-load") as pool:
-        pending: collections.deque = collections.deque()
+        pending: collections.deque[tuple[S, Future[T]]] = collections.deque()
         upcoming = iter(items)
         try:
             for item in itertools.islice(upcoming, max(1, depth)):
@@ -149,5 +149,5 @@ def worker_model(key: str, build: Callable[[], PickerNet]) -> PickerNet:
         _WORKER_MODEL.model = build()
         _WORKER_MODEL.key = key
         torch.set_num_threads(1)
-    model: Any = _WORKER_MODEL.model
+    model: PickerNet = _WORKER_MODEL.model
     return model

@@ -95,6 +95,7 @@ def cs_table(picks: Picks) -> np.ndarray:
             raise ValueError(f"micrograph {name!r}: its size is unknown, and a .cs file records it")
     for row, name in enumerate(picks.micrograph.tolist()):
         record = picks.info[name]
+        assert record.shape_orig_px is not None  # checked above
         paths.append(record.path)
         shapes[row] = record.shape_orig_px
         pixel_sizes[row] = record.pixel_size_A or 0.0

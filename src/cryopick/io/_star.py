@@ -12,6 +12,7 @@ are not applied.
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,9 +32,10 @@ def micrograph_stem(name: str) -> str:
     return Path(str(name).strip()).stem
 
 
-def _blocks(path: Path) -> dict:
+def _blocks(path: Path) -> dict[str, Any]:
     try:
-        return starfile.read(path, always_dict=True)
+        blocks: dict[str, Any] = starfile.read(path, always_dict=True)
+        return blocks
     except Exception as exc:  # noqa: BLE001 - starfile raises many types on bad input
         raise InputError(path, f"cannot parse STAR file: {exc}".splitlines()[0]) from None
 

@@ -11,7 +11,9 @@ without gaps or duplicates.
 import hashlib
 import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,12 +27,12 @@ SIDECAR_FORMAT = "cryopick-result"
 RESULTS_DIR = ".cryopick-results"
 
 
-def fingerprint(parts: dict) -> str:
+def fingerprint(parts: dict[str, Any]) -> str:
     """SHA-256 of a JSON-able description (keys sorted): equal descriptions, equal fingerprints."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _stat(path: Path) -> dict:
+def _stat(path: Path) -> dict[str, Any]:
     status = path.stat()
     return {"size": status.st_size, "mtime_ns": status.st_mtime_ns}
 
@@ -44,7 +46,7 @@ class ResultStore:
     def _paths(self, name: str) -> tuple[Path, Path]:
         return self.directory / f"{name}.npz", self.directory / f"{name}.json"
 
-    def is_done(self, name: str, settings: str, input_path: Path, *, outputs: list[Path] = ()) -> bool:
+    def is_done(self, name: str, settings: str, input_path: Path, *, outputs: Sequence[Path] = ()) -> bool:
         """``outputs``: files the step wrote besides the result, checked against their recorded hashes."""
         data_path, sidecar_path = self._paths(name)
         try:
@@ -61,18 +63,18 @@ class ResultStore:
         except (OSError, ValueError, AttributeError, KeyError, TypeError):
             return False
 
-    def write(self, name: str, settings: str, input_path: Path, arrays: dict[str, npt.NDArray], *,
-              outputs: list[Path] = ()) -> None:
+    def write(self, name: str, settings: str, input_path: Path, arrays: dict[str, npt.NDArray[Any]], *,
+              outputs: Sequence[Path] = ()) -> None:
         """Store one micrograph's arrays, then the record of what made them."""
         data_path, sidecar_path = self._paths(name)
         with atomic_path(data_path) as tmp, tmp.open("wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub types allow_pickle among **kwds
         sidecar = {"format": SIDECAR_FORMAT, "micrograph": name, "settings": settings,
                    "input": {"path": str(input_path), **_stat(input_path), "sha256": file_sha256(input_path)},
                    "sha256": file_sha256(data_path), "outputs": {str(p): file_sha256(p) for p in outputs}}
         atomic_write_text(sidecar_path, json.dumps(sidecar) + "\n")
 
-    def read(self, name: str) -> dict[str, npt.NDArray]:
+    def read(self, name: str) -> dict[str, npt.NDArray[Any]]:
         """The arrays stored for micrograph ``name``."""
         data_path, _ = self._paths(name)
         try:

@@ -63,7 +63,8 @@ class ResidualUnit(nn.Module):
         """The residual sum, the skip path cropped to the convolutions' output."""
         out = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
         skip = _centre_crop(self.project(x), out.shape[-2], out.shape[-1])
-        return self.act2(out + skip)
+        summed: torch.Tensor = self.act2(out + skip)
+        return summed
 
 
 class PickerNet(nn.Module):
@@ -119,16 +120,19 @@ class PickerNet(nn.Module):
         expected share of positives: the PU criteria then start balanced, instead of first
         driving every score towards 0 (where GE-binomial used to stall).
         """
+        assert self.classifier.bias is not None  # built with a bias
         with torch.no_grad():
             self.classifier.bias.fill_(math.log(positive_fraction / (1 - positive_fraction)))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder's features, which the autoencoder term decodes."""
-        return self.encoder(x)
+        features: torch.Tensor = self.encoder(x)
+        return features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (batch, 1, rows', cols') for input (batch, 1, rows, cols)."""
-        return self.classifier(self.encoder(x))
+        logits: torch.Tensor = self.classifier(self.encoder(x))
+        return logits
 
 
 @contextlib.contextmanager

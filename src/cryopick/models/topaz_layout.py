@@ -29,7 +29,8 @@ class TopazConv(nn.Module):
         y = self.conv(x)
         if self.bn is not None:
             y = self.bn(y)
-        return self.act(y)
+        out: torch.Tensor = self.act(y)
+        return out
 
 
 class TopazResidual(nn.Module):
@@ -62,7 +63,8 @@ class TopazResidual(nn.Module):
         y = y + skip
         if self.bn1 is not None:
             y = self.bn1(y)
-        return self.act1(y)
+        out: torch.Tensor = self.act1(y)
+        return out
 
 
 def widths(units: int | list[int]) -> tuple[int, int, int]:

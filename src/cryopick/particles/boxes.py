@@ -26,7 +26,9 @@ def cut_boxes(image: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], cols:
               box_size_px: int) -> npt.NDArray[np.float32]:
     """(n, box, box) in one gather; every box must be inside (see :func:`inside`)."""
     offsets = np.arange(box_size_px)
-    return image[(rows[:, None, None] + offsets[None, :, None]), (cols[:, None, None] + offsets[None, None, :])]
+    boxes: npt.NDArray[np.float32] = image[(rows[:, None, None] + offsets[None, :, None]),
+                                           (cols[:, None, None] + offsets[None, None, :])]
+    return boxes
 
 
 def normalize_boxes(boxes: npt.NDArray[np.float32], *, background_radius_px: float,
@@ -47,4 +49,5 @@ def normalize_boxes(boxes: npt.NDArray[np.float32], *, background_radius_px: flo
     std = values.std(axis=1)
     std = np.where(std > 0, std, 1.0)
     out = (boxes - mean[:, None, None]) / std[:, None, None]
-    return (-out if invert_contrast else out).astype(np.float32)
+    normalized: npt.NDArray[np.float32] = (-out if invert_contrast else out).astype(np.float32)
+    return normalized

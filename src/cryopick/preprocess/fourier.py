@@ -26,8 +26,9 @@ def fourier_crop(image: npt.NDArray[np.floating], factor: int) -> npt.NDArray[np
         raise ValueError(f"factor must be >= 1, got {factor}")
     image = np.asarray(image, dtype=np.float32)
     if factor == 1:
-        return image.copy()
-    rows, cols = downsampled_shape(image.shape, factor)  # type: ignore[arg-type]
+        unchanged: npt.NDArray[np.float32] = image.copy()
+        return unchanged
+    rows, cols = downsampled_shape(image.shape, factor)
     if rows < 1 or cols < 1:
         raise ValueError(f"image of shape {image.shape} is smaller than the factor {factor}")
     trimmed = image[: rows * factor, : cols * factor]

@@ -8,6 +8,7 @@ pyplot: importing this module leaves a notebook's backend and open figures alone
 """
 
 import io
+from typing import Any
 
 import matplotlib.cm
 import matplotlib.colors
@@ -24,7 +25,7 @@ from cryopick.evaluate.metrics import PrecisionRecall
 SCORE_COLORMAP = "plasma"
 
 
-def _subplots(*grid: int, figsize: tuple[float, float]):  # type: ignore[no-untyped-def]
+def _subplots(*grid: int, figsize: tuple[float, float]) -> tuple[Figure, Any]:
     figure = Figure(figsize=figsize)
     return figure, figure.subplots(*grid)
 

@@ -4,7 +4,7 @@ import contextlib
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +41,7 @@ class TrainingState:
     best_epoch: int
     epochs_without_gain: int
     history: list[EpochRecord]
-    sampler_rng: dict[str, Any]
+    sampler_rng: Mapping[str, Any]  # numpy's bit generator state
     torch_rng: torch.Tensor
     decoder: dict[str, torch.Tensor] | None = None
 
@@ -150,7 +150,7 @@ def fit(
                 started = last_line = time.perf_counter()
                 model.train()
                 memory_format = torch.channels_last if model.trains_channels_last else torch.contiguous_format
-                model.to(memory_format=memory_format)  # again each epoch: held-out scoring resets it
+                model.to(memory_format=memory_format)  # type: ignore[call-overload]  # again each epoch: held-out scoring resets it
                 if use_decoder:
                     assert decoder is not None
                     decoder.train()
@@ -208,5 +208,5 @@ def fit(
                     break
         finally:
             progress.close()
-            model.to(memory_format=torch.contiguous_format)
+            model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # torch's stubs omit Module.to's memory_format
         return TrainResult(best_state, best_epoch, best_ap, history, stopped_early)

@@ -83,12 +83,12 @@ def working_image(source: MicrographSource, job: ExtractJob) -> npt.NDArray[np.f
                               normalization=job.normalization)
 
 
-def _picks_of(score_map: npt.NDArray[np.float32], job: ExtractJob) -> dict[str, npt.NDArray]:
+def _picks_of(score_map: npt.NDArray[np.float32], job: ExtractJob) -> dict[str, npt.NDArray[np.float64]]:
     return peaks_orig_px(score_map, score_stride_px=job.config.score_stride_px, nms_radius_px=job.nms_radius_px,
                          threshold=job.config.threshold, downsample_factor=job.geometry.downsample_factor)
 
 
-def pick_one(model: PickerNet, source: MicrographSource, job: ExtractJob) -> dict[str, npt.NDArray]:
+def pick_one(model: PickerNet, source: MicrographSource, job: ExtractJob) -> dict[str, npt.NDArray[np.float64]]:
     """Pick one micrograph on the CPU in one thread, so scores never depend on core count.
 
     One micrograph on the CPU, in one thread. Parallelism comes from running several at once

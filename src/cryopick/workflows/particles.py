@@ -8,6 +8,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,7 +103,7 @@ def run_particles(config: ParticlesConfig, picks_paths: list[Path], micrograph_i
 
 def _write_star(config: ParticlesConfig, tasks: list[ParticleTask], store: ResultStore, output_dir: Path,
                 picks_path: Path) -> ParticlesSummary:
-    columns: dict[str, list] = {"image": [], "micrograph": [], "x": [], "y": [], "score": []}
+    columns: dict[str, list[Any]] = {"image": [], "micrograph": [], "x": [], "y": [], "score": []}
     pixel_size_A = None
     n_outside = 0
     for task in tasks:

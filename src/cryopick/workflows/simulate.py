@@ -7,6 +7,7 @@ meta.json), so the demo, the tests and the benchmarks read the same thing.
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -32,7 +33,7 @@ def run_simulate(
     test_fraction: float = 0.25,
     seed: int = 0,
     quiet: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """Write a synthetic dataset with known particle centres."""
     output_dir = Path(output_dir)
     diameter_px = particle_diameter_A / pixel_size_A
