@@ -35,6 +35,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # The report's test renders it in Debian's chromium: installed here when missing, if we may (root
 # with apt); otherwise that one test is skipped and says why.

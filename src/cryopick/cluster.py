@@ -1,6 +1,9 @@
-"""Dask for the per-micrograph steps: ``--workers N`` starts a local cluster of N processes,
+"""Run per-micrograph steps on Dask, locally or on an existing cluster.
+
+Dask for the per-micrograph steps: ``--workers N`` starts a local cluster of N processes,
 ``--scheduler ADDRESS`` joins a running one (e.g. workers started by Slurm). Scheduling, retries
-after a lost worker and data transfer are Dask's; cryopick only maps a function over micrographs."""
+after a lost worker and data transfer are Dask's; cryopick only maps a function over micrographs.
+"""
 
 import contextlib
 import logging
@@ -18,6 +21,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ClusterConfig:
+    """Where per-micrograph tasks run: in this process, a local Dask cluster or a running one."""
+
     workers: int | None = None  # local processes; None with no scheduler: run in-process
     scheduler: str | None = None  # address of a running Dask scheduler
 
@@ -29,6 +34,7 @@ class ClusterConfig:
 
     @property
     def distributed(self) -> bool:
+        """Whether tasks go to Dask rather than run in this process."""
         return self.workers is not None or self.scheduler is not None
 
 
@@ -39,6 +45,7 @@ DASHBOARD_ADDRESS = "127.0.0.1:0"
 
 @contextlib.contextmanager
 def dask_client(config: ClusterConfig) -> Iterator[Any]:
+    """A Dask client for ``config``, closed (with any local cluster) on exit."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - distributed is a dependency
@@ -72,8 +79,11 @@ def optional_dask_client(config: ClusterConfig) -> Iterator[Any]:
 
 def map_on_cluster(client: Any, function: Callable[..., Any], items: Iterable[Any], *, desc: str, quiet: bool,
                    **shared: Any) -> Iterator[Any]:
-    """Results as tasks finish: on Dask (``shared`` values sent to every worker once), or one
-    after another in this process when ``client`` is None."""
+    """Map ``function`` over items, on Dask or in this process, yielding results as they finish.
+
+    Results as tasks finish: on Dask (``shared`` values sent to every worker once), or one
+    after another in this process when ``client`` is None.
+    """
     if client is None:
         for item in tqdm(list(items), desc=desc, unit="mic", disable=quiet, leave=False):
             yield function(item, **shared)

@@ -51,8 +51,11 @@ def sizes_agree(value: float, reference: float) -> bool:
 
 
 def default_of(config: type, name: str) -> Any:
-    """The default of a config dataclass's field: the command line shows the Python API's
-    defaults (one source for both)."""
+    """One default for both the CLI and the Python API.
+
+    The default of a config dataclass's field: the command line shows the Python API's
+    defaults (one source for both).
+    """
     spec = {f.name: f for f in dataclasses.fields(config)}[name]
     if spec.default is dataclasses.MISSING:
         raise ValueError(f"{config.__name__}.{name} has no default")
@@ -89,10 +92,12 @@ class Geometry:
 
     @property
     def particle_diameter_orig_px(self) -> float:
+        """The particle diameter in original pixels."""
         return self.particle_diameter_A / self.pixel_size_A
 
     @property
     def particle_radius_orig_px(self) -> float:
+        """The particle radius in original pixels."""
         return self.particle_diameter_orig_px / 2
 
     @property
@@ -102,6 +107,7 @@ class Geometry:
 
     @property
     def working_pixel_size_A(self) -> float:
+        """The size of a working (downsampled) pixel, in Angstroms."""
         return self.pixel_size_A * self.downsample_factor
 
     def agrees_with(self, reference: "Geometry") -> bool:
@@ -111,10 +117,12 @@ class Geometry:
                 and sizes_agree(self.particle_diameter_A, reference.particle_diameter_A))
 
     def to_json(self) -> dict[str, Any]:
+        """The geometry as recorded in preprocess.json and model.json."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Geometry":
+        """The geometry recorded by :meth:`to_json`."""
         return cls(
             particle_diameter_A=float(data["particle_diameter_A"]),
             pixel_size_A=float(data["pixel_size_A"]),
@@ -138,6 +146,8 @@ def choose_downsample_factor(
 
 @dataclass(frozen=True)
 class PreprocessConfig:
+    """Settings of ``preprocess``: the particle size and how to downsample and normalise."""
+
     particle_diameter_A: float
     pixel_size_A: float | None = None  # None: read from each micrograph's header
     downsample_factor: int | None = None  # None: chosen from the particle size
@@ -159,6 +169,7 @@ class PreprocessConfig:
 
 
 def check_autoencoder_weight(weight: AutoencoderWeight) -> None:
+    """Refuse an autoencoder weight that is neither ``auto`` nor a finite number >= 0."""
     if weight == "auto":
         return
     if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
@@ -193,6 +204,8 @@ class TuningConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Settings of ``train``: the model, the PU objective and the optimisation."""
+
     expected_particles_per_micrograph: float
     model: str = "auto"  # "auto": chosen from the particle's size in working pixels (models.choose_architecture)
     objective: Objective = "ge-binomial"
@@ -247,10 +260,12 @@ class TrainConfig:
         return LEARNING_RATE_FROM_INIT if from_init else LEARNING_RATE_FROM_SCRATCH
 
     def resolved_autoencoder_weight(self, n_labeled: int) -> float:
+        """The autoencoder weight to train with, ``auto`` resolved from the label count."""
         return resolve_autoencoder_weight(self.autoencoder_weight, n_labeled)
 
     @property
     def resolved_objective_weight(self) -> float:
+        """The objective's weight to train with: the one given, or the paper's default."""
         if self.objective_weight is not None:
             return self.objective_weight
         return DEFAULT_OBJECTIVE_WEIGHT[self.objective]
@@ -258,6 +273,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ExtractConfig:
+    """Settings of ``extract``: the threshold, suppression and how micrographs are scored."""
+
     threshold: float = -6.0  # log-likelihood ratio
     nms_radius_px: float | None = None  # None: the particle radius from the model's Geometry
     batch_size: int | None = None  # GPU only (None: 8); a CPU scores one micrograph per core
@@ -289,6 +306,8 @@ class ExtractConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
+    """Settings of ``evaluate``: how close a pick must be to a reference, and how they are matched."""
+
     match_radius_orig_px: float
     matching: Matching = "optimal"
 
@@ -300,6 +319,8 @@ class EvaluateConfig:
 
 @dataclass(frozen=True)
 class ParticlesConfig:
+    """Settings of ``particles``: the box and how its images are normalised."""
+
     box_size_orig_px: int
     background_radius_orig_px: float | None = None  # None: 3/4 of the box's half-width (RELION's default)
     invert_contrast: bool = True  # particles white, as RELION's and cryoSPARC's classifiers expect
@@ -320,6 +341,7 @@ class ParticlesConfig:
 
     @property
     def resolved_background_radius_orig_px(self) -> float:
+        """The background radius to normalise with: the one given, or RELION's default."""
         if self.background_radius_orig_px is not None:
             return self.background_radius_orig_px
         return 0.75 * self.box_size_orig_px / 2
@@ -327,6 +349,8 @@ class ParticlesConfig:
 
 @dataclass(frozen=True)
 class ReportConfig:
+    """Settings of ``report``: what the page draws and how many thumbnails."""
+
     particle_radius_orig_px: float  # circles drawn, and the match radius against a reference
     threshold: float | None = None  # picks drawn; None: best F1 with a reference, else 0 (even odds)
     max_micrographs: int = 48  # thumbnails; the plots use every micrograph

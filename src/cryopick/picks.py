@@ -27,6 +27,8 @@ class MicrographInfo:
 
 @dataclass(frozen=True)
 class Picks:
+    """Particle picks of any number of micrographs, one row per pick, in original pixels."""
+
     micrograph: npt.NDArray[np.str_]
     x_orig_px: npt.NDArray[np.float64]
     y_orig_px: npt.NDArray[np.float64]
@@ -53,6 +55,7 @@ class Picks:
         source_line: npt.ArrayLike | None = None,
         info: Mapping[str, MicrographInfo] | None = None,
     ) -> "Picks":
+        """Picks from array-likes, with nan scores where none are given."""
         names = np.asarray(micrograph, dtype=np.str_).reshape(-1)
         x = np.asarray(x_orig_px, dtype=np.float64).reshape(-1)
         y = np.asarray(y_orig_px, dtype=np.float64).reshape(-1)
@@ -66,6 +69,7 @@ class Picks:
 
     @classmethod
     def empty(cls) -> "Picks":
+        """Picks with no rows."""
         return cls.build([], [], [], [])
 
     def __len__(self) -> int:
@@ -73,6 +77,7 @@ class Picks:
 
     @property
     def has_scores(self) -> bool:
+        """Whether any pick carries a score (read files may have none)."""
         return bool(len(self)) and not bool(np.all(np.isnan(self.score)))
 
     def micrographs(self) -> list[str]:
@@ -81,6 +86,7 @@ class Picks:
         return [str(self.micrograph[i]) for i in sorted(first)]
 
     def select(self, mask: npt.NDArray[np.bool_] | npt.NDArray[np.int64]) -> "Picks":
+        """The rows that ``mask`` (booleans or indices) selects, with their source lines."""
         return Picks(
             self.micrograph[mask],
             self.x_orig_px[mask],
@@ -114,13 +120,16 @@ class Picks:
         return replace(self, x_orig_px=self.x_orig_px * factor, y_orig_px=self.y_orig_px * factor, info=info)
 
     def for_micrograph(self, name: str) -> "Picks":
+        """The picks of micrograph ``name``."""
         return self.select(self.micrograph == name)
 
     def line_of(self, row: int) -> int | None:
+        """The source file's line number of ``row``, for error messages; None when not read from a file."""
         return None if self.source_line is None else int(self.source_line[row])
 
     @staticmethod
     def concatenate(parts: "list[Picks]") -> "Picks":
+        """Picks of several parts as one, their micrograph infos merged."""
         if not parts:
             return Picks.empty()
         info: dict[str, MicrographInfo] = {}

@@ -1,5 +1,8 @@
-"""Pixel-grid geometry shared by labelling (which pixels a label marks) and non-maximum
-suppression (which pixels a pick suppresses): both use the same disc."""
+"""Pixel-grid geometry shared by labelling and non-maximum suppression.
+
+Labelling (which pixels a label marks) and non-maximum suppression (which pixels a pick
+suppresses) use the same disc.
+"""
 
 import numpy as np
 import numpy.typing as npt

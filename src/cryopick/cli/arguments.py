@@ -5,7 +5,10 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cryopick.cluster import ClusterConfig
 
 
 def _parsed(text: str, kind: Callable[[str], float], what: str) -> float:
@@ -16,6 +19,7 @@ def _parsed(text: str, kind: Callable[[str], float], what: str) -> float:
 
 
 def positive_float(text: str) -> float:
+    """Argparse type for a finite number above zero."""
     value = _parsed(text, float, "a number")
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
@@ -23,6 +27,7 @@ def positive_float(text: str) -> float:
 
 
 def autoencoder_weight(text: str) -> float | str:
+    """Argparse type for the autoencoder weight: ``auto`` or a number >= 0."""
     if text.strip().lower() == "auto":
         return "auto"
     value = _parsed(text, float, "a number or auto")
@@ -32,6 +37,7 @@ def autoencoder_weight(text: str) -> float | str:
 
 
 def finite_float(text: str) -> float:
+    """Argparse type for any finite number (no nan or inf)."""
     value = _parsed(text, float, "a number")
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} must be finite")
@@ -39,6 +45,7 @@ def finite_float(text: str) -> float:
 
 
 def positive_int(text: str) -> int:
+    """Argparse type for a whole number >= 1."""
     value = int(_parsed(text, int, "a whole number"))
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
@@ -46,6 +53,7 @@ def positive_int(text: str) -> int:
 
 
 def fraction(text: str) -> float:
+    """Argparse type for a fraction in [0, 1)."""
     value = _parsed(text, float, "a number")
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1)")
@@ -70,15 +78,21 @@ def warn_deprecated(old: str, new: str) -> None:
 
 def add_deprecated_alias(parser: argparse.ArgumentParser | Any, old: str, new: str, *, dest: str,
                          **kwargs: Any) -> None:
-    """The old spelling of a renamed option, kept for one release: hidden from --help, it warns and
-    stores into the new option's ``dest``. ``kwargs`` (type, nargs) as the new option's."""
+    """Add a hidden, deprecated alias for a renamed option.
+
+    The old spelling of a renamed option, kept for one release: hidden from --help, it warns and
+    stores into the new option's ``dest``. ``kwargs`` (type, nargs) as the new option's.
+    """
     parser.add_argument(old, dest=dest, action=_DeprecatedAlias, replacement=new, default=argparse.SUPPRESS,
                         help=argparse.SUPPRESS, **kwargs)
 
 
 def add_picks_args(parser: argparse.ArgumentParser, *, what: str) -> None:
-    """--picks (the one spelling for coordinate inputs) and --picks-format; the positional form of
-    convert/threshold is kept, deprecated, for one release."""
+    """Add the coordinate-input options shared by every command that reads picks.
+
+    --picks (the one spelling for coordinate inputs) and --picks-format; the positional form of
+    convert/threshold is kept, deprecated, for one release.
+    """
     from cryopick.io.formats import FORMAT_HELP, FORMATS
 
     parser.add_argument("--picks", type=Path, nargs="+", default=None, help=what)
@@ -89,6 +103,7 @@ def add_picks_args(parser: argparse.ArgumentParser, *, what: str) -> None:
 
 
 def picks_inputs(args: argparse.Namespace) -> list[Path]:
+    """The coordinate files given, by --picks or (deprecated) positionally, but not both."""
     from cryopick.errors import ConfigError
 
     if args.picks and args.legacy_picks:
@@ -103,6 +118,7 @@ def picks_inputs(args: argparse.Namespace) -> list[Path]:
 
 
 def add_cluster_args(parser: argparse.ArgumentParser) -> None:
+    """Add --workers and --scheduler, the options that put a run on Dask."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--workers", type=positive_int, default=None,
                        help="run micrographs as tasks on a local Dask cluster of this many processes")
@@ -110,7 +126,8 @@ def add_cluster_args(parser: argparse.ArgumentParser) -> None:
                        help="run micrographs on a running Dask cluster, e.g. tcp://head-node:8786")
 
 
-def cluster_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def cluster_config(args: argparse.Namespace) -> "ClusterConfig":
+    """The cluster settings that --workers and --scheduler ask for."""
     from cryopick.cluster import ClusterConfig
 
     return ClusterConfig(workers=args.workers, scheduler=args.scheduler)

@@ -39,6 +39,7 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
+    """Register ``convert``'s options."""
     add_output_args(parser)
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument("--scale", type=positive_float, default=None,
@@ -53,6 +54,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``convert``; returns the exit status."""
     from cryopick.errors import ConfigError
     from cryopick.workflows.coordinates import run_convert
 

@@ -19,6 +19,7 @@ from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
+    """Register ``evaluate``'s options."""
     parser.add_argument("--picks", type=Path, nargs="+", required=True,
                         help="coordinate files (or directories of them) to score")
     parser.add_argument("--reference", type=Path, nargs="+", required=True,
@@ -40,6 +41,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``evaluate``; returns the exit status."""
     import logging
 
     from cryopick.config import EvaluateConfig

@@ -1,4 +1,4 @@
-"""Pick particles: dense scores, non-maximum suppression, coordinates in original pixels.
+r"""Pick particles: dense scores, non-maximum suppression, coordinates in original pixels.
 
 Takes a model directory (from `cryopick train`) and either the directory written by
 `cryopick preprocess` or raw micrographs (downsampled and normalised here as the model's
@@ -13,7 +13,7 @@ picks are identical to an in-process run.
 
 Example usage:
   cryopick extract --model model/ --micrographs work/ -o picks.star
-  cryopick extract --model model/ --micrographs raw/*.mrc -o picks/ --per-micrograph --format box \\
+  cryopick extract --model model/ --micrographs raw/*.mrc -o picks/ --per-micrograph --format box \
       --box-size-orig-px 256
   # from a RELION project: RELION's paths, <mic>_autopick.star files and coordinate_files.star
   cryopick extract --model model/ --micrographs MotionCorr/job002/Movies/*.mrc -o AutoPick/cp/ --per-micrograph
@@ -40,6 +40,7 @@ from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
+    """Register ``extract``'s options."""
     parser.add_argument("--model", type=Path, required=True, help="model directory from `cryopick train`")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--micrographs", type=Path, nargs="+",
@@ -91,6 +92,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``extract`` (or watch a directory); returns the exit status."""
     from cryopick.config import ExtractConfig
     from cryopick.workflows.extract import run_extract
     from cryopick.workflows.watch import run_extract_watch
@@ -111,8 +113,11 @@ def run(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM stops a watch as Ctrl-C does (its finished picks are written). The CLI owns the
-    process, so the handler is set here, not in the library; only the main thread can set one."""
+    """Make SIGTERM stop a watch gracefully, like Ctrl-C.
+
+    SIGTERM stops a watch as Ctrl-C does (its finished picks are written). The CLI owns the
+    process, so the handler is set here, not in the library; only the main thread can set one.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -24,6 +24,7 @@ from cryopick.cli.arguments import positive_float, positive_int
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
+    """Register ``import-model``'s options."""
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("model_file", nargs="?", type=Path, metavar="MODEL.sav", help="a Topaz model file")
     source.add_argument("--from-topaz", metavar="NAME",
@@ -42,6 +43,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``import-model``; returns the exit status."""
     import sys
 
     from cryopick.config import Geometry

@@ -1,9 +1,9 @@
-"""cryopick: learn to pick particles in cryo-EM micrographs from a few labelled examples.
+r"""cryopick: learn to pick particles in cryo-EM micrographs from a few labelled examples.
 
 Example usage (the whole pipeline):
 
   cryopick preprocess raw/*.mrc --particle-diameter-A 120 -o work/
-  cryopick train --micrographs work/ --particles labels.star \\
+  cryopick train --micrographs work/ --particles labels.star \
       --expected-particles-per-micrograph 150 -o model/
   cryopick extract --model model/ --micrographs work/ -o picks.star
   cryopick evaluate --picks picks.star --reference truth.star --model model/ -o eval/
@@ -30,6 +30,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from io import TextIOWrapper
 from pathlib import Path
 from types import ModuleType
 
@@ -66,6 +67,7 @@ COMMANDS: dict[str, ModuleType] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``cryopick`` parser with every command; commands load their modules only when run."""
     parser = argparse.ArgumentParser(
         prog="cryopick", description=__doc__.split("\n\n")[0],
         epilog="\n\n".join(__doc__.split("\n\n")[1:]), formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -86,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(verbose: int, quiet: bool) -> None:
+    """Send cryopick's log to stderr at the level that -v and -q ask for."""
     level = logging.WARNING if quiet else logging.DEBUG if verbose > 1 else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s" if verbose == 0 else "%(levelname)s %(name)s: %(message)s"))
@@ -96,10 +99,13 @@ def configure_logging(verbose: int, quiet: bool) -> None:
 
 
 class _RunLog(logging.FileHandler):
-    """Opened (and its directory made) at the first message: input refused before the run
-    starts leaves no output directory behind."""
+    """A run's log file, created lazily so refused input leaves nothing behind.
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    Opened (and its directory made) at the first message: input refused before the run
+    starts leaves no output directory behind.
+    """
+
+    def _open(self) -> TextIOWrapper:
         Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
         return super()._open()
 
@@ -162,6 +168,7 @@ def _detach_unopened_run_log() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``cryopick`` entry point: run one command, turning known errors into messages."""
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose, args.quiet)

@@ -31,6 +31,7 @@ from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
+    """Register ``particles``'s options."""
     parser.add_argument("--picks", type=Path, nargs="+", required=True,
                         help="coordinate files or directories (threshold them first: every pick becomes a particle)")
     parser.add_argument("--picks-format", choices=FORMATS, default=None,
@@ -64,6 +65,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``particles``; returns the exit status."""
     from cryopick.config import ParticlesConfig
     from cryopick.errors import ConfigError
     from cryopick.workflows.particles import run_particles

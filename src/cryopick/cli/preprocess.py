@@ -22,6 +22,7 @@ from cryopick.config import NORMALIZATIONS, PreprocessConfig, default_of
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
+    """Register ``preprocess``'s options."""
     parser.add_argument("micrographs", nargs="+", type=Path,
                         help="micrograph files (.mrc, .tif, .png) or directories holding them")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output directory")
@@ -40,6 +41,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``preprocess``; returns the exit status."""
     from cryopick.config import PreprocessConfig
     from cryopick.io.micrographs import find_micrographs
     from cryopick.workflows.preprocess import run_preprocess

@@ -25,6 +25,7 @@ from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
+    """Register ``report``'s options."""
     parser.add_argument("--picks", type=Path, nargs="+", required=True, help="coordinate files or directories")
     parser.add_argument("--micrographs", type=Path, nargs="+", required=True,
                         help="the micrographs picked: raw files/directories or a preprocessed directory")
@@ -49,6 +50,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``report``; returns the exit status."""
     import sys
 
     from cryopick.config import ReportConfig

@@ -14,6 +14,7 @@ from cryopick.cli.arguments import add_deprecated_alias, fraction, positive_floa
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
+    """Register ``simulate``'s options."""
     parser.add_argument("-o", "--output", type=Path, required=True, help="dataset directory to write")
     parser.add_argument("--num-micrographs", type=positive_int, default=8,
                         help="how many micrographs to make (default: %(default)s)")
@@ -32,6 +33,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``simulate``; returns the exit status."""
     from cryopick.workflows.simulate import run_simulate
 
     if args.size_px < 64:

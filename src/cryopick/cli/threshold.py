@@ -16,6 +16,7 @@ from cryopick.cli.convert import add_output_args
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
+    """Register ``threshold``'s options."""
     add_output_args(parser)
     parser.add_argument("-t", "--threshold", type=finite_float, default=None,
                         help="keep picks scoring at least this (log-likelihood ratio; 0 is even odds)")
@@ -25,6 +26,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``threshold``; returns the exit status."""
     from cryopick.errors import ConfigError
     from cryopick.workflows.coordinates import run_threshold
 

@@ -46,6 +46,7 @@ DEFAULT = TrainConfig(expected_particles_per_micrograph=1.0)
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
+    """Register ``train``'s options."""
     parser.add_argument("--micrographs", type=Path, required=True,
                         help="directory written by `cryopick preprocess`")
     parser.add_argument("--particles", type=Path, nargs="+", required=True,
@@ -126,6 +127,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``train``; returns the exit status."""
     import sys
 
     from cryopick.config import TrainConfig, TuningConfig

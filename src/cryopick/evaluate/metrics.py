@@ -11,6 +11,8 @@ from cryopick.picks import Picks
 
 @dataclass(frozen=True)
 class PrecisionRecall:
+    """Precision, recall and F1 at every threshold, with the average precision."""
+
     thresholds: npt.NDArray[np.float64]  # score of each pick, best first
     precision: npt.NDArray[np.float64]  # keeping picks with score >= threshold
     recall: npt.NDArray[np.float64]
@@ -21,16 +23,20 @@ class PrecisionRecall:
 
     @property
     def best_f1_index(self) -> int:
+        """Index of the threshold with the best F1; -1 when there are no picks."""
         return int(np.argmax(self.f1)) if len(self.f1) else -1
 
 
 def precision_recall(
-    scores: npt.NDArray[np.floating], matched: npt.NDArray[np.bool_], *, n_reference: int
+    scores: npt.ArrayLike, matched: npt.NDArray[np.bool_], *, n_reference: int
 ) -> PrecisionRecall:
-    """Rank picks by score; recall counts against every reference particle, so missed ones cap
-    it below 1. AP is the sum of precision times each step in recall."""
-    scores = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-scores, kind="stable")
+    """Precision-recall curve and average precision of matched picks.
+
+    Rank picks by score; recall counts against every reference particle, so missed ones cap
+    it below 1. AP is the sum of precision times each step in recall.
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-values, kind="stable")
     hits = np.asarray(matched, dtype=np.float64)[order]
     true_positives = np.cumsum(hits)
     precision = true_positives / np.arange(1, len(hits) + 1) if len(hits) else np.zeros(0)
@@ -38,7 +44,7 @@ def precision_recall(
     ap = float(np.sum(precision * np.diff(np.concatenate([[0.0], recall])))) if len(hits) else 0.0
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    return PrecisionRecall(scores[order], precision, recall, f1, ap, len(hits), n_reference)
+    return PrecisionRecall(values[order], precision, recall, f1, ap, len(hits), n_reference)
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,11 @@ class Agreement:
 
 
 def agreement(reference: Picks, picks: Picks, *, radius_orig_px: float, method: str = "optimal") -> Agreement:
-    """Match micrograph by micrograph; picks on micrographs absent from the reference are left
-    out (the reference says nothing about them). Picks without scores rank equal."""
+    """Score picks against a reference, micrograph by micrograph.
+
+    Match micrograph by micrograph; picks on micrographs absent from the reference are left
+    out (the reference says nothing about them). Picks without scores rank equal.
+    """
     reference_names = reference.micrographs()
     on_reference = np.isin(picks.micrograph, reference_names)
     kept = picks.select(on_reference)

@@ -19,8 +19,11 @@ from cryopick.pixels import disc_offsets
 def non_maximum_suppression(
     scores: npt.NDArray[np.floating], *, radius_px: float, threshold: float
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """Peaks of ``scores`` (rows, cols) more than ``radius_px`` apart and >= ``threshold``, as
-    (rows, cols, scores), best first."""
+    """Non-maximum suppression: the local peaks of a score map.
+
+    Peaks of ``scores`` (rows, cols) more than ``radius_px`` apart and >= ``threshold``, as
+    (rows, cols, scores), best first.
+    """
     if not radius_px > 0:
         raise ValueError(f"radius_px must be positive, got {radius_px}")
     scores = np.asarray(scores)

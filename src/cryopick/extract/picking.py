@@ -1,5 +1,8 @@
-"""A score map to picks in original pixels: non-maximum suppression on the strided grid, then
-back through working pixels to the original micrograph's."""
+"""Turn a score map into picks in original pixels.
+
+A score map to picks in original pixels: non-maximum suppression on the strided grid, then
+back through working pixels to the original micrograph's.
+"""
 
 import numpy as np
 import numpy.typing as npt
@@ -9,9 +12,12 @@ from cryopick.extract.rescale import grid_to_working_px, to_original_px, working
 
 
 def peaks_orig_px(score_map: npt.NDArray[np.float32], *, score_stride_px: int, nms_radius_px: float,
-                  threshold: float, downsample_factor: int) -> dict[str, npt.NDArray]:
-    """Peaks of a map scored every ``score_stride_px`` working pixels, as ``x_orig_px``,
-    ``y_orig_px`` and ``score`` arrays, best first."""
+                  threshold: float, downsample_factor: int) -> dict[str, npt.NDArray[np.float64]]:
+    """Picks of one strided score map, in original pixels.
+
+    Peaks of a map scored every ``score_stride_px`` working pixels, as ``x_orig_px``,
+    ``y_orig_px`` and ``score`` arrays, best first.
+    """
     radius_grid_px = working_to_grid_px(nms_radius_px, stride_px=score_stride_px)
     rows, cols, values = non_maximum_suppression(score_map, radius_px=radius_grid_px, threshold=threshold)
     return {"x_orig_px": to_original_px(grid_to_working_px(cols, stride_px=score_stride_px),

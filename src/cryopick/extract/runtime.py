@@ -1,4 +1,6 @@
-"""How extraction runs, apart from what it computes: micrographs loaded ahead on worker threads
+"""The machinery of an extraction run, kept apart from what it computes.
+
+How extraction runs, apart from what it computes: micrographs loaded ahead on worker threads
 while others are scored, batches for a GPU, one micrograph per CPU thread, a model per Dask worker
 thread, and PyTorch's thread count set only for the duration of a run.
 
@@ -13,8 +15,8 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any, TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -45,11 +47,14 @@ def loader_threads() -> int:
 
 
 def loaded_ahead(load: Callable[[S], T], items: list[S], *, threads: int, depth: int) -> Iterator[tuple[S, T]]:
-    """``(item, load(item))`` in order, with up to ``depth`` loads running ahead on ``threads``
+    """Load items ahead on worker threads so that I/O overlaps scoring.
+
+    ``(item, load(item))`` in order, with up to ``depth`` loads running ahead on ``threads``
     threads: reading, downsampling and normalising the next micrographs (numpy, scipy and mrcfile
-    release the GIL) overlaps scoring these, and on a GPU several cores keep it fed."""
+    release the GIL) overlaps scoring these, and on a GPU several cores keep it fed.
+    """
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="cryopick-load") as pool:
-        pending: collections.deque = collections.deque()
+        pending: collections.deque[tuple[S, Future[T]]] = collections.deque()
         upcoming = iter(items)
         try:
             for item in itertools.islice(upcoming, max(1, depth)):
@@ -79,10 +84,13 @@ def batches(stream: Iterator[T], size: int) -> Iterator[list[T]]:
 
 def run_on_cpu_threads(model: PickerNet, todo: list[S], pick: Callable[[PickerNet, S], None], *,
                        quiet: bool) -> None:
-    """``pick(model, item)`` for every item, one item per thread, each thread with its own copy of
+    """Pick items on CPU threads, one micrograph per thread, for core-count-independent scores.
+
+    ``pick(model, item)`` for every item, one item per thread, each thread with its own copy of
     the model (scoring switches a model's mode) and PyTorch at one thread: parallelism comes from
     running several micrographs at once, never from splitting one convolution, so every score is
-    the same however many cores a run has."""
+    the same however many cores a run has.
+    """
     threads = max(1, min(torch.get_num_threads(), len(todo)))
     with torch_threads(1):
         pool = ThreadPoolExecutor(threads, thread_name_prefix="cryopick-extract")
@@ -110,8 +118,11 @@ def run_on_cpu_threads(model: PickerNet, todo: list[S], pick: Callable[[PickerNe
 def run_batched(model: PickerNet, todo: list[S], load: Callable[[S], npt.NDArray[np.float32]],
                 save: Callable[[S, npt.NDArray[np.float32]], None], *, device: torch.device, batch_size: int,
                 tile_size_px: int, output_stride: int, quiet: bool) -> None:
-    """A GPU's path (it runs on any device): micrographs scored in batches while the next ones
-    are loaded on the CPU's other cores; ``save`` receives each micrograph's score map."""
+    """Score micrographs in batches (the GPU path) while the next ones load.
+
+    A GPU's path (it runs on any device): micrographs scored in batches while the next ones
+    are loaded on the CPU's other cores; ``save`` receives each micrograph's score map.
+    """
     loaders = loader_threads()
     loaded = loaded_ahead(load, todo, threads=loaders, depth=batch_size + loaders)
     with tqdm(total=len(todo), desc="extract", unit="mic", disable=quiet, leave=False) as progress:
@@ -128,12 +139,15 @@ _WORKER_MODEL = threading.local()  # per Dask worker thread: scoring switches a 
 
 
 def worker_model(key: str, build: Callable[[], PickerNet]) -> PickerNet:
-    """The model of this Dask worker thread, built once per ``key`` (the weights' hash). The
+    """The model cached for this Dask worker thread.
+
+    The model of this Dask worker thread, built once per ``key`` (the weights' hash). The
     worker process belongs to the cluster: its threads are the parallelism, so PyTorch runs one
-    thread in it (see :func:`run_on_cpu_threads`)."""
+    thread in it (see :func:`run_on_cpu_threads`).
+    """
     if getattr(_WORKER_MODEL, "key", None) != key:
         _WORKER_MODEL.model = build()
         _WORKER_MODEL.key = key
         torch.set_num_threads(1)
-    model: Any = _WORKER_MODEL.model
+    model: PickerNet = _WORKER_MODEL.model
     return model

@@ -1,5 +1,8 @@
-"""Write to a temporary file beside the target, then rename: a crash never leaves a file that
-looks complete."""
+"""Atomic file writes, so a crash never leaves a half-written file.
+
+Write to a temporary file beside the target, then rename: a crash never leaves a file that
+looks complete.
+"""
 
 import contextlib
 import fcntl

@@ -1,7 +1,10 @@
-"""cryoSPARC ``.cs`` particle files: a NumPy ``.npy`` structured array whose fields are named
+"""Read and write cryoSPARC ``.cs`` particle files, safely.
+
+cryoSPARC ``.cs`` particle files: a NumPy ``.npy`` structured array whose fields are named
 ``group/field``. Picks live in ``location/*``: the micrograph's path and shape (rows, columns),
 and the centre as a fraction of the width (x) and height (y); the score in ``pick_stats/*``.
-Read without unpickling (``allow_pickle=False``): a ``.cs`` file never runs code."""
+Read without unpickling (``allow_pickle=False``): a ``.cs`` file never runs code.
+"""
 
 import hashlib
 import re
@@ -92,6 +95,7 @@ def cs_table(picks: Picks) -> np.ndarray:
             raise ValueError(f"micrograph {name!r}: its size is unknown, and a .cs file records it")
     for row, name in enumerate(picks.micrograph.tolist()):
         record = picks.info[name]
+        assert record.shape_orig_px is not None  # checked above
         paths.append(record.path)
         shapes[row] = record.shape_orig_px
         pixel_sizes[row] = record.pixel_size_A or 0.0

@@ -1,7 +1,10 @@
-"""EMAN2 coordinates. ``.box``: one micrograph per file, each line ``x_corner y_corner width
+"""Read and write EMAN2 coordinates (``.box`` and ``_info.json``).
+
+EMAN2 coordinates. ``.box``: one micrograph per file, each line ``x_corner y_corner width
 height``, the corner being the box's lower-left in EMAN2's terms, i.e. centre minus half the box.
 ``<micrograph>_info.json`` (e2boxer's per-micrograph metadata): ``"boxes": [[x, y, mode, ...]]``
-with box *centres*; the file holds other metadata too (CTF, ...), which a write keeps."""
+with box *centres*; the file holds other metadata too (CTF, ...), which a write keeps.
+"""
 
 import json
 import math
@@ -90,8 +93,11 @@ def read_info_json(path: Path, text: str) -> Picks:
 
 
 def format_info_json(picks: Picks, existing: dict[str, Any] | None = None) -> str:
-    """The info document with ``boxes`` replaced; ``existing`` keeps EMAN2's other metadata.
-    A score, when there is one, rides as a 4th element, which e2boxer ignores."""
+    """The EMAN2 info document for ``picks``, keeping its other metadata.
+
+    The info document with ``boxes`` replaced; ``existing`` keeps EMAN2's other metadata.
+    A score, when there is one, rides as a 4th element, which e2boxer ignores.
+    """
     _one_micrograph(picks, "_info.json")
     document = dict(existing or {})
     with_score = picks.has_scores

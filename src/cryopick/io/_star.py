@@ -1,14 +1,18 @@
-"""RELION STAR coordinates through ``starfile``: 3.0 (one block), 3.1+/4/5 ``particles.star``
+"""Read and write RELION STAR coordinates, every version RELION uses.
+
+RELION STAR coordinates through ``starfile``: 3.0 (one block), 3.1+/4/5 ``particles.star``
 (``data_optics`` beside ``data_particles``), per-micrograph ``*_autopick.star``/``*_manualpick.star``
 (no micrograph column), and the ``coordinate_files.star`` index RELION 4/5 pass between jobs
 (``rlnMicrographName`` -> ``rlnMicrographCoordinates``), which a read follows.
 
 Coordinates are read as picked (``rlnCoordinateX/Y``); refinement offsets (``rlnOriginXAngst``)
-are not applied."""
+are not applied.
+"""
 
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,9 +32,10 @@ def micrograph_stem(name: str) -> str:
     return Path(str(name).strip()).stem
 
 
-def _blocks(path: Path) -> dict:
+def _blocks(path: Path) -> dict[str, Any]:
     try:
-        return starfile.read(path, always_dict=True)
+        blocks: dict[str, Any] = starfile.read(path, always_dict=True)
+        return blocks
     except Exception as exc:  # noqa: BLE001 - starfile raises many types on bad input
         raise InputError(path, f"cannot parse STAR file: {exc}".splitlines()[0]) from None
 
@@ -75,8 +80,11 @@ def read_star(path: Path, read_other: Callable[[Path], Picks] | None = None) -> 
 
 
 def _resolve(listed: str, index: Path) -> Path:
-    """RELION writes paths relative to its project directory: try that (the working directory),
-    then the index's own directory and its parents."""
+    """Find a coordinate file named by a RELION index.
+
+    RELION writes paths relative to its project directory: try that (the working directory),
+    then the index's own directory and its parents.
+    """
     candidate = Path(listed)
     if candidate.is_absolute() or candidate.exists():
         return candidate

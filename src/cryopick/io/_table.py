@@ -1,15 +1,22 @@
-"""Delimited coordinate tables: Topaz's tab-separated ``image_name x_coord y_coord [score]``
-and the same columns as CSV. The header names the columns; their order is free."""
+"""Read and write Topaz-style delimited coordinate tables.
+
+Delimited coordinate tables: Topaz's tab-separated ``image_name x_coord y_coord [score]``
+and the same columns as CSV. The header names the columns; their order is free.
+"""
 
 import csv
 import io
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cryopick.errors import InputError
 from cryopick.picks import Picks
+
+if TYPE_CHECKING:
+    import _csv
 
 NAME_COLUMNS = ("image_name", "micrograph")
 X_COLUMNS = ("x_coord", "x")
@@ -35,7 +42,7 @@ def read_table(path: Path, text: str, *, delimiter: str) -> Picks:
         raise InputError(path, f"malformed table: {exc}", line=rows.line_num) from None
 
 
-def _parse_rows(path: Path, rows: "csv._reader") -> Picks:
+def _parse_rows(path: Path, rows: "_csv.Reader") -> Picks:
     header = next(rows, None)
     if header is None:
         raise InputError(path, "file is empty: expected a header line image_name, x_coord, y_coord")

@@ -21,6 +21,7 @@ PER_MICROGRAPH_NAME = {f.name: f.per_micrograph_name for f in REGISTRY.values() 
 
 
 def format_of(path: Path, fmt: str | None) -> str:
+    """The coordinate format to use: ``fmt`` if given (checked), else the one ``path``'s suffix names."""
     if fmt is not None:
         if fmt not in FORMATS:
             raise InputError(path, f"unknown coordinate format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -40,9 +41,12 @@ def read_picks(path: str | Path, fmt: str | None = None) -> Picks:
 
 
 def coordinate_files(inputs: Iterable[str | Path], fmt: str | None = None) -> list[Path]:
-    """Files as given; directories (a RELION job's ``Movies/``, an EMAN2 ``info/``) expanded to
+    """The coordinate files that ``paths`` name, directories expanded.
+
+    Files as given; directories (a RELION job's ``Movies/``, an EMAN2 ``info/``) expanded to
     every file with a coordinate suffix except a ``coordinate_files.star`` index, whose files are
-    the others (give an index itself to follow it)."""
+    the others (give an index itself to follow it).
+    """
     files: list[Path] = []
     for item in inputs:
         item = Path(item)
@@ -67,8 +71,11 @@ def read_all_picks(inputs: Iterable[str | Path], fmt: str | None = None) -> Pick
 def write_picks(
     path: str | Path, picks: Picks, fmt: str | None = None, *, box_size_orig_px: float | None = None
 ) -> Path:
-    """Write one coordinate file atomically. ``box`` needs the box size in original pixels,
-    ``cs`` each micrograph's size (``picks.info``)."""
+    """Write one coordinate file atomically.
+
+    ``box`` needs the box size in original pixels,
+    ``cs`` each micrograph's size (``picks.info``).
+    """
     path = Path(path)
     kind = format_of(path, fmt)
     if REGISTRY[kind].one_micrograph_per_file and len(set(picks.micrograph.tolist())) > 1:
@@ -86,8 +93,11 @@ def write_picks_per_micrograph(
     *,
     box_size_orig_px: float | None = None,
 ) -> list[Path]:
-    """One file per micrograph, written even when it has no picks. RELION STAR output also gets
-    the ``coordinate_files.star`` index that RELION 4/5's Extract and Import jobs read."""
+    """Write one coordinate file per micrograph into ``directory``.
+
+    One file per micrograph, written even when it has no picks. RELION STAR output also gets
+    the ``coordinate_files.star`` index that RELION 4/5's Extract and Import jobs read.
+    """
     directory = Path(directory)
     if fmt not in PER_MICROGRAPH_NAME:
         raise InputError(directory, f"{fmt} holds every micrograph in one file; write a single file, "
@@ -123,8 +133,11 @@ def write_coordinates(
     micrographs: list[str] | None = None,
     box_size_orig_px: float | None = None,
 ) -> list[Path]:
-    """One file (format from ``fmt`` or the suffix), or with ``per_micrograph`` one file per
-    micrograph in the ``output`` directory (``micrographs``: default every one ``picks`` knows)."""
+    """Write picks in any coordinate format, to one file or one per micrograph.
+
+    One file (format from ``fmt`` or the suffix), or with ``per_micrograph`` one file per
+    micrograph in the ``output`` directory (``micrographs``: default every one ``picks`` knows).
+    """
     if per_micrograph:
         names = picks.known_micrographs() if micrographs is None else micrographs
         return write_picks_per_micrograph(output, picks, names, fmt or "star", box_size_orig_px=box_size_orig_px)
@@ -132,6 +145,7 @@ def write_coordinates(
 
 
 def describe_output(output: str | Path, fmt: str | None, per_micrograph: bool) -> str:
+    """What a write to ``output`` produces, for log messages."""
     if not per_micrograph:
         return str(output)
     return str(Path(output) / PER_MICROGRAPH_NAME.get(fmt or "star", "*").format("*"))

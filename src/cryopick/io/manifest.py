@@ -1,5 +1,8 @@
-"""``preprocess.json``: the geometry and normalisation recorded beside preprocessed micrographs,
-so that later steps read the particle size instead of asking for it again."""
+"""The manifest of a preprocessed directory, so later steps need not ask again.
+
+``preprocess.json``: the geometry and normalisation recorded beside preprocessed micrographs,
+so that later steps read the particle size instead of asking for it again.
+"""
 
 import json
 from dataclasses import dataclass, field
@@ -17,6 +20,8 @@ MANIFEST_FORMAT = "cryopick-preprocess"
 
 @dataclass(frozen=True)
 class MicrographRecord:
+    """One preprocessed micrograph: its file, its original and both sizes."""
+
     file: str  # preprocessed MRC, relative to the manifest's directory
     source: str  # the original micrograph, resolved: where later steps read it
     shape_orig_px: tuple[int, int]
@@ -28,12 +33,15 @@ class MicrographRecord:
 
 @dataclass(frozen=True)
 class PreprocessManifest:
+    """What ``preprocess`` wrote: the geometry, the normalisation and each micrograph."""
+
     geometry: Geometry
     normalization: Normalization
     micrographs: dict[str, MicrographRecord] = field(default_factory=dict)
     version: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        """The manifest as written to preprocess.json."""
         return {
             "format": MANIFEST_FORMAT,
             "version": self.version,
@@ -51,16 +59,19 @@ class PreprocessManifest:
 
 
 def write_manifest(directory: str | Path, manifest: PreprocessManifest) -> Path:
+    """Write ``directory``'s preprocess.json atomically; returns its path."""
     path = Path(directory) / MANIFEST_NAME
     atomic_write_text(path, json.dumps(manifest.to_json(), indent=2) + "\n")
     return path
 
 
 def manifest_path(directory: str | Path) -> Path:
+    """Where ``directory``'s preprocess.json is."""
     return Path(directory) / MANIFEST_NAME
 
 
 def read_manifest(directory: str | Path) -> PreprocessManifest:
+    """Read and validate ``directory``'s preprocess.json."""
     path = manifest_path(directory)
     if not Path(directory).is_dir():
         raise InputError(directory, "no such directory of preprocessed micrographs")

@@ -27,6 +27,8 @@ MICROGRAPH_SUFFIXES = (".mrc", ".tif", ".tiff", ".png")
 
 @dataclass(frozen=True)
 class Micrograph:
+    """A micrograph read from disk, as float32, with the pixel size its file records."""
+
     name: str  # file stem: the key coordinate files use
     array: npt.NDArray[np.float32]  # (rows, columns)
     pixel_size_A: float | None  # None where the file does not say
@@ -34,12 +36,16 @@ class Micrograph:
 
 
 def micrograph_name(path: str | Path) -> str:
+    """The name that coordinate files use for the micrograph at ``path``."""
     return Path(path).stem
 
 
 def _check_mrc_sizes(path: Path) -> None:
-    """Refuse a header that promises more bytes than the file holds, before mrcfile allocates
-    them (a corrupt extended-header size would otherwise cost gigabytes and seconds)."""
+    """Refuse an MRC header that promises more data than its file holds.
+
+    Refuse a header that promises more bytes than the file holds, before mrcfile allocates
+    them (a corrupt extended-header size would otherwise cost gigabytes and seconds).
+    """
     size = path.stat().st_size
     with path.open("rb") as handle:
         raw = handle.read(HEADER_DTYPE.itemsize)
@@ -150,8 +156,11 @@ def micrograph_files(directory: Path) -> list[Path]:
 
 
 def stable_micrographs(directory: Path, last_seen: dict[Path, tuple[int, int]]) -> list[Path]:
-    """Micrographs in ``directory`` whose size and modification time did not change since the
-    previous call (recorded in ``last_seen``): a file still being written is left for later."""
+    """Micrographs in ``directory`` that have finished being written.
+
+    Micrographs in ``directory`` whose size and modification time did not change since the
+    previous call (recorded in ``last_seen``): a file still being written is left for later.
+    """
     ready = []
     for path in micrograph_files(directory):
         status = path.stat()

@@ -1,7 +1,10 @@
-"""Tensors + JSON pairs: trained models (``weights.safetensors`` + ``model.json``) and training
+"""Model and checkpoint files that load without unpickling.
+
+Tensors + JSON pairs: trained models (``weights.safetensors`` + ``model.json``) and training
 checkpoints. Loading never unpickles: these files cannot run code, and a file that is a pickle is
 refused before anything reads it. The JSON is written last and records the weights' SHA-256, so a
-JSON beside weights it was not written with (an interrupted overwrite) is detected."""
+JSON beside weights it was not written with (an interrupted overwrite) is detected.
+"""
 
 import hashlib
 import json
@@ -29,6 +32,7 @@ _CHECKPOINT = re.compile(r"^epoch-(\d{4,})\.json$")
 
 
 def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's contents, read in blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -38,6 +42,7 @@ def file_sha256(path: Path) -> str:
 
 def save_bundle(weights_path: Path, json_path: Path, tensors: dict[str, npt.NDArray[Any]],
                 record: dict[str, Any], *, fmt: str) -> None:
+    """Write tensors and their JSON record, the JSON last and naming the weights' hash."""
     arrays = {name: np.asarray(t, order="C") for name, t in tensors.items()}  # keeps 0-d shapes
     record = dict(record)
     record["format"] = fmt
@@ -50,6 +55,7 @@ def save_bundle(weights_path: Path, json_path: Path, tensors: dict[str, npt.NDAr
 
 
 def load_bundle(weights_path: Path, json_path: Path, *, fmt: str) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]]:
+    """Tensors and JSON record of a bundle, refusing pickles and weights the JSON was not written with."""
     for required in (json_path, weights_path):
         if not required.is_file():
             raise InputError(required, "missing: not a complete cryopick model directory")
@@ -95,8 +101,11 @@ def save_model(directory: str | Path, tensors: dict[str, npt.NDArray[Any]], conf
 
 
 def model_files(path: str | Path) -> tuple[Path, Path]:
-    """``(model.json, weights.safetensors)`` of a model directory, or of its ``model.json`` given
-    directly; a pickled model or a missing path is an ``InputError`` saying what to do."""
+    """Locate a model's JSON and weights, refusing what cannot be loaded safely.
+
+    ``(model.json, weights.safetensors)`` of a model directory, or of its ``model.json`` given
+    directly; a pickled model or a missing path is an ``InputError`` saying what to do.
+    """
     path = Path(path)
     if path.is_dir():
         return path / CONFIG_NAME, path / WEIGHTS_NAME

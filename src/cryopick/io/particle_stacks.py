@@ -1,6 +1,9 @@
-"""Particle images out: an ``.mrcs`` stack per micrograph and one RELION 3.1+ ``particles.star``
+"""Write particle images as stacks that RELION, cryoSPARC and EMAN2 read.
+
+Particle images out: an ``.mrcs`` stack per micrograph and one RELION 3.1+ ``particles.star``
 (``data_optics`` + ``data_particles``) that RELION, cryoSPARC (Import Particle Stack) and
-EMAN2 read."""
+EMAN2 read.
+"""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,8 @@ from cryopick.io._atomic import atomic_path
 
 @dataclass(frozen=True)
 class Optics:
+    """The optics group written to ``particles.star``: what RELION needs to extract and classify."""
+
     pixel_size_A: float
     box_size_px: int
     voltage_kV: float
@@ -34,6 +39,7 @@ def write_mrcs(path: str | Path, stack: npt.NDArray[np.float32], *, pixel_size_A
 def write_particles_star(path: str | Path, optics: Optics, *, image_names: list[str], micrograph_names: list[str],
                          x_orig_px: npt.NDArray[np.float64], y_orig_px: npt.NDArray[np.float64],
                          score: npt.NDArray[np.float64]) -> None:
+    """Write the RELION 3.1+ ``particles.star`` listing every particle image."""
     optics_table = pd.DataFrame({
         "rlnOpticsGroupName": ["opticsGroup1"], "rlnOpticsGroup": [1],
         "rlnMicrographOriginalPixelSize": [optics.pixel_size_A], "rlnVoltage": [optics.voltage_kV],

@@ -1,4 +1,6 @@
-"""Topaz model files (``.sav``) as cryopick weights: which of Topaz's layouts a file holds, and its
+"""Import Topaz model files (``.sav``) as cryopick weights.
+
+Topaz model files (``.sav``) as cryopick weights: which of Topaz's layouts a file holds, and its
 tensors under cryopick's names. Read by ``io/torch_pickle.py`` (nothing in the file runs).
 
 Two kinds of file: the general detectors shipped in ``topaz-em`` (a plain state dict) and what
@@ -28,6 +30,8 @@ _RESIDUAL_AT = {"topaz-resnet8": {1, 2, 3}, "topaz-resnet16": {1, 2, 3, 4, 5, 6,
 
 @dataclass(frozen=True)
 class TopazModel:
+    """A Topaz model file's architecture and tensors, under cryopick's names."""
+
     architecture: str  # a cryopick registry name: topaz-resnet8 or topaz-resnet16
     options: dict[str, Any]  # the builder's options: units (three widths), batch_norm
     tensors: dict[str, npt.NDArray[Any]]  # cryopick's parameter names
@@ -36,8 +40,11 @@ class TopazModel:
 
 
 def find_topaz_detector(name: str) -> Path:
-    """The file of a general detector in the ``topaz-em`` installed in this Python environment,
-    found without importing Topaz (``importlib.util.find_spec`` only locates the package)."""
+    """Locate a general detector of the installed ``topaz-em`` without importing it.
+
+    The file of a general detector in the ``topaz-em`` installed in this Python environment,
+    found without importing Topaz (``importlib.util.find_spec`` only locates the package).
+    """
     name = TOPAZ_ALIASES.get(name, name)
     if name not in TOPAZ_DETECTORS:
         raise InputError(Path(name), f"not one of Topaz's general detectors ({', '.join(TOPAZ_DETECTORS)})")

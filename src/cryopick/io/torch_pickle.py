@@ -39,12 +39,16 @@ _INERT_MODULES = ("topaz.", "torch.nn.modules.")
 
 
 class InertObject:
-    """A pickled object of a class that is never imported: its class path, the arguments it was
-    made with and its pickled state (for a module, its ``__dict__``: parameters, children, settings)."""
+    """A pickled object rebuilt as plain data, without importing its class.
+
+    A pickled object of a class that is never imported: its class path, the arguments it was
+    made with and its pickled state (for a module, its ``__dict__``: parameters, children, settings).
+    """
 
     class_path = ""
 
     def __new__(cls, *args: Any) -> "InertObject":
+        """Record the constructor arguments instead of running any constructor."""
         obj = object.__new__(cls)
         obj.args = tuple(args)
         obj.state = None
@@ -190,13 +194,13 @@ def _from_zip(path: Path, archive: zipfile.ZipFile) -> Any:
     obj = _SafeUnpickler(io.BytesIO(archive.read(pickles[0])), storages).load()
     names = set(archive.namelist())
     for key, storage in storages.items():
-        member = f"{root}data/{key}"
-        if member not in names:
+        member_name = f"{root}data/{key}"
+        if member_name not in names:
             raise InputError(path, f"storage {key} is missing from the archive")
         expected = storage.numel * storage.dtype.itemsize
-        if archive.getinfo(member).file_size < expected:
+        if archive.getinfo(member_name).file_size < expected:
             raise InputError(path, f"storage {key} holds fewer bytes than its {storage.numel} elements")
-        storage.data = np.frombuffer(archive.read(member)[:expected], dtype=storage.dtype.newbyteorder("<"))
+        storage.data = np.frombuffer(archive.read(member_name)[:expected], dtype=storage.dtype.newbyteorder("<"))
     return obj
 
 
@@ -226,8 +230,11 @@ def _from_legacy(path: Path, stream: io.BufferedIOBase, size: int) -> Any:
 
 
 def read_torch_file(path: str | Path) -> Any:
-    """The object saved in ``path``: tensors as numpy arrays, nn.Module objects as ``InertObject``.
-    Anything else, or a malformed file, is an ``InputError`` naming the file."""
+    """Load a PyTorch pickle without executing any of its code.
+
+    The object saved in ``path``: tensors as numpy arrays, nn.Module objects as ``InertObject``.
+    Anything else, or a malformed file, is an ``InputError`` naming the file.
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -244,7 +251,7 @@ def read_torch_file(path: str | Path) -> Any:
                     return _resolve(_from_zip(path, archive))
             if head[:1] != b"\x80":
                 raise InputError(path, "not a PyTorch save file (neither a zip archive nor a pickle)")
-            return _resolve(_from_legacy(path, handle, size))  # type: ignore[arg-type]
+            return _resolve(_from_legacy(path, handle, size))
     except InputError:
         raise
     except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, TypeError, KeyError, IndexError,

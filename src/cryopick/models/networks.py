@@ -1,4 +1,6 @@
-"""Region classifiers: trained on crops one receptive field wide (one logit per crop, strided
+"""Region classifiers trained on crops and scored densely on whole micrographs.
+
+Region classifiers: trained on crops one receptive field wide (one logit per crop, strided
 and cheap) and scored densely over whole micrographs by the same weights with every stride
 turned into a dilation (the a-trous trick), so each pixel gets its own logit.
 
@@ -58,9 +60,11 @@ class ResidualUnit(nn.Module):
         self.act2 = nn.PReLU(c_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual sum, the skip path cropped to the convolutions' output."""
         out = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
         skip = _centre_crop(self.project(x), out.shape[-2], out.shape[-1])
-        return self.act2(out + skip)
+        summed: torch.Tensor = self.act2(out + skip)
+        return summed
 
 
 class PickerNet(nn.Module):
@@ -85,9 +89,12 @@ class PickerNet(nn.Module):
                 yield module
 
     def set_dense(self, dense: bool, output_stride: int = 1) -> None:
-        """Dense: strides kept only while their product stays within ``output_stride`` (1: every
+        """Switch between dense scoring and nominal (training) strides.
+
+        Dense: strides kept only while their product stays within ``output_stride`` (1: every
         pixel), the rest turned into dilations, so the output is the nominal network's logit at
-        every ``output_stride``-th pixel. Not dense: the nominal strides and dilations."""
+        every ``output_stride``-th pixel. Not dense: the nominal strides and dilations.
+        """
         jump = real_jump = 1
         for module, (stride, dilation) in zip(self._spatial_modules(), self._nominal, strict=True):
             s = stride[0] if isinstance(stride, tuple) else stride
@@ -107,22 +114,30 @@ class PickerNet(nn.Module):
             jump *= s
 
     def start_at_prior(self, positive_fraction: float) -> None:
-        """Set the classifier's bias to logit(prior), so the untrained net already predicts the
+        """Start the classifier at the expected share of positives.
+
+        Set the classifier's bias to logit(prior), so the untrained net already predicts the
         expected share of positives: the PU criteria then start balanced, instead of first
-        driving every score towards 0 (where GE-binomial used to stall)."""
+        driving every score towards 0 (where GE-binomial used to stall).
+        """
+        assert self.classifier.bias is not None  # built with a bias
         with torch.no_grad():
             self.classifier.bias.fill_(math.log(positive_fraction / (1 - positive_fraction)))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+        """The encoder's features, which the autoencoder term decodes."""
+        features: torch.Tensor = self.encoder(x)
+        return features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (batch, 1, rows', cols') for input (batch, 1, rows, cols)."""
-        return self.classifier(self.encoder(x))
+        logits: torch.Tensor = self.classifier(self.encoder(x))
+        return logits
 
 
 @contextlib.contextmanager
 def dense_mode(model: PickerNet, output_stride: int = 1) -> Iterator[PickerNet]:
+    """Score with ``model`` densely inside the block, restoring its training strides after."""
     model.set_dense(True, output_stride)
     try:
         yield model
@@ -131,6 +146,7 @@ def dense_mode(model: PickerNet, output_stride: int = 1) -> Iterator[PickerNet]:
 
 
 def receptive_field_px(model: nn.Module) -> int:
+    """The receptive field of ``model``'s convolutions and pools, in input pixels."""
     field, jump = 1, 1
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
@@ -153,9 +169,12 @@ def _conv3(units: int = DEFAULT_UNITS) -> PickerNet:
 
 
 def _conv6(units: int = DEFAULT_UNITS) -> PickerNet:
-    """Six small convolutions reaching 67 px (resnet8's field) at a quarter of its training cost:
+    """The cheap default: resnet8's receptive field at a quarter of its cost.
+
+    Six small convolutions reaching 67 px (resnet8's field) at a quarter of its training cost:
     a narrow 7x7 first layer (the widest maps are the costly ones on crops), three strides of 2,
-    then 3x3 layers at 1/8 resolution. For particles 16-33 working px across."""
+    then 3x3 layers at 1/8 resolution. For particles 16-33 working px across.
+    """
     first = max(1, units // 2)
     encoder = nn.Sequential(
         ConvUnit(1, first, 7, stride=2),
@@ -169,8 +188,11 @@ def _conv6(units: int = DEFAULT_UNITS) -> PickerNet:
 
 
 def _resnet8(units: int = DEFAULT_UNITS) -> PickerNet:
-    """A small residual net in the spirit of Topaz's default (receptive field 67 px): it strides
-    early, so training on crops costs a few times the paper's net, not a hundred."""
+    """A small residual net like Topaz's default, striding early to train cheaply.
+
+    Its receptive field is 67 px; striding early makes training on crops cost a few times the
+    paper's net, not a hundred.
+    """
     encoder = nn.Sequential(
         ConvUnit(1, units, 7, stride=2),
         ResidualUnit(units, units),
@@ -197,7 +219,9 @@ def _topaz_resnet16(units: int | list[int] = DEFAULT_UNITS, batch_norm: bool = F
 
 
 class RegionDecoder(nn.Module):
-    """Transposed convolutions from a region's encoder features (1x1 spatially, as the encoder
+    """Decoder back to the crop, for the autoencoder term.
+
+    Transposed convolutions from a region's encoder features (1x1 spatially, as the encoder
     sees a crop one receptive field wide) back to the region, for the autoencoder term.
 
     The paper's stack (4x4 to 128, 4x4/2 to 64, 4x4/2 to 32, 3x3/2 to 1) reaches 45 px; for wider
@@ -247,8 +271,11 @@ AUTO_ARCHITECTURES: tuple[str, ...] = ("conv3", "resnet8")
 
 
 def choose_architecture(particle_diameter_px: float) -> str:
-    """The cheapest of ``AUTO_ARCHITECTURES`` whose receptive field spans ``CONTEXT_DIAMETERS``
-    particle diameters (working pixels); the widest one if none does."""
+    """The cheapest architecture wide enough for the particle size.
+
+    The cheapest of ``AUTO_ARCHITECTURES`` whose receptive field spans ``CONTEXT_DIAMETERS``
+    particle diameters (working pixels); the widest one if none does.
+    """
     fields = {name: field for name, field in architecture_receptive_fields_px().items()
               if name in AUTO_ARCHITECTURES}
     for name, field_px in fields.items():

@@ -1,4 +1,6 @@
-"""Topaz's residual nets (ResNet8, ResNet16) layer for layer, so its models can be imported and
+"""Topaz's residual nets rebuilt layer for layer, so imported models score the same.
+
+Topaz's residual nets (ResNet8, ResNet16) layer for layer, so its models can be imported and
 give the same scores (see ``io/torch_pickle.py`` and ``workflows/import_model.py``).
 
 Written from the published layout, not Topaz's code: unpadded convolutions with biases and ReLU,
@@ -23,10 +25,12 @@ class TopazConv(nn.Module):
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Convolution, optional batch norm, then activation, as Topaz orders them."""
         y = self.conv(x)
         if self.bn is not None:
             y = self.bn(y)
-        return self.act(y)
+        out: torch.Tensor = self.act(y)
+        return out
 
 
 class TopazResidual(nn.Module):
@@ -44,6 +48,7 @@ class TopazResidual(nn.Module):
         self.proj = nn.Conv2d(c_in, c_out, 1, bias=False) if c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Topaz's residual block, the skip path cropped to the convolutions' output."""
         h = self.conv0(x)
         if self.bn0 is not None:
             h = self.bn0(h)
@@ -58,10 +63,12 @@ class TopazResidual(nn.Module):
         y = y + skip
         if self.bn1 is not None:
             y = self.bn1(y)
-        return self.act1(y)
+        out: torch.Tensor = self.act1(y)
+        return out
 
 
 def widths(units: int | list[int]) -> tuple[int, int, int]:
+    """The three layer widths that Topaz's ``units`` option means."""
     if isinstance(units, int):
         return units, 2 * units, 4 * units
     first, second, third = (int(u) for u in units)

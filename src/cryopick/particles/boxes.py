@@ -1,6 +1,9 @@
-"""Particle boxes from a micrograph, normalised the way RELION's extraction does: the
+"""Cut particle boxes from a micrograph, normalised as RELION does.
+
+Particle boxes from a micrograph, normalised the way RELION's extraction does: the
 background (outside a circle) to mean 0 and standard deviation 1, contrast optionally inverted
-so that particles are white."""
+so that particles are white.
+"""
 
 import numpy as np
 import numpy.typing as npt
@@ -23,13 +26,18 @@ def cut_boxes(image: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], cols:
               box_size_px: int) -> npt.NDArray[np.float32]:
     """(n, box, box) in one gather; every box must be inside (see :func:`inside`)."""
     offsets = np.arange(box_size_px)
-    return image[(rows[:, None, None] + offsets[None, :, None]), (cols[:, None, None] + offsets[None, None, :])]
+    boxes: npt.NDArray[np.float32] = image[(rows[:, None, None] + offsets[None, :, None]),
+                                           (cols[:, None, None] + offsets[None, None, :])]
+    return boxes
 
 
 def normalize_boxes(boxes: npt.NDArray[np.float32], *, background_radius_px: float,
                     invert_contrast: bool) -> npt.NDArray[np.float32]:
-    """Per box: subtract the mean of the pixels outside ``background_radius_px`` from the
-    centre and divide by their standard deviation (a flat background has none: divide by 1)."""
+    """Normalise each box by its background's mean and standard deviation.
+
+    Per box: subtract the mean of the pixels outside ``background_radius_px`` from the
+    centre and divide by their standard deviation (a flat background has none: divide by 1).
+    """
     size = boxes.shape[-1]
     centre = (size - 1) / 2
     yy, xx = np.mgrid[:size, :size]
@@ -41,4 +49,5 @@ def normalize_boxes(boxes: npt.NDArray[np.float32], *, background_radius_px: flo
     std = values.std(axis=1)
     std = np.where(std > 0, std, 1.0)
     out = (boxes - mean[:, None, None]) / std[:, None, None]
-    return (-out if invert_contrast else out).astype(np.float32)
+    normalized: npt.NDArray[np.float32] = (-out if invert_contrast else out).astype(np.float32)
+    return normalized

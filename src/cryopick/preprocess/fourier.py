@@ -11,6 +11,7 @@ import scipy.fft
 
 
 def downsampled_shape(shape_orig_px: tuple[int, int], factor: int) -> tuple[int, int]:
+    """The shape of an image downsampled by ``factor`` (whole pixels, rounding down)."""
     return shape_orig_px[0] // factor, shape_orig_px[1] // factor
 
 
@@ -25,8 +26,9 @@ def fourier_crop(image: npt.NDArray[np.floating], factor: int) -> npt.NDArray[np
         raise ValueError(f"factor must be >= 1, got {factor}")
     image = np.asarray(image, dtype=np.float32)
     if factor == 1:
-        return image.copy()
-    rows, cols = downsampled_shape(image.shape, factor)  # type: ignore[arg-type]
+        unchanged: npt.NDArray[np.float32] = image.copy()
+        return unchanged
+    rows, cols = downsampled_shape(image.shape, factor)
     if rows < 1 or cols < 1:
         raise ValueError(f"image of shape {image.shape} is smaller than the factor {factor}")
     trimmed = image[: rows * factor, : cols * factor]

@@ -17,25 +17,32 @@ _LOG_2PI = float(np.log(2 * np.pi))
 
 @dataclass(frozen=True)
 class GmmParams:
+    """A two-component Gaussian mixture of pixel values, shared by a dataset."""
+
     mean: tuple[float, float]  # mu_z
     std: tuple[float, float]  # sigma_z
     weight: tuple[float, float]  # w_z, summing to 1
 
     @property
     def dominant(self) -> int:
+        """The component with the larger weight: the background that normalisation centres."""
         return 0 if self.weight[0] >= self.weight[1] else 1
 
     def to_json(self) -> dict[str, list[float]]:
+        """The parameters as recorded in preprocess.json and model.json."""
         return {"mean": list(self.mean), "std": list(self.std), "weight": list(self.weight)}
 
     @classmethod
     def from_json(cls, data: dict[str, list[float]]) -> "GmmParams":
+        """The parameters recorded by :meth:`to_json`."""
         m, s, w = data["mean"], data["std"], data["weight"]
         return cls((float(m[0]), float(m[1])), (float(s[0]), float(s[1])), (float(w[0]), float(w[1])))
 
 
 @dataclass(frozen=True)
 class GmmFit:
+    """A fitted mixture with each image's own scale and the fit's convergence."""
+
     params: GmmParams
     scales: npt.NDArray[np.float64]  # alpha_k, one per image, geometric mean 1
     log_likelihood: float
@@ -59,8 +66,11 @@ def _responsibilities(
 
 
 def _best_scale(x: np.ndarray, resp: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
-    """Maximise the expected log-likelihood over ``alpha``: with ``b = 1/alpha`` the stationarity
-    condition is ``A b**2 - B b - n = 0``, whose positive root is the maximum."""
+    """The M-step for ``alpha``, in closed form.
+
+    Maximise the expected log-likelihood over ``alpha``: with ``b = 1/alpha`` the stationarity
+    condition is ``A b**2 - B b - n = 0``, whose positive root is the maximum.
+    """
     var = std**2
     a_coef = float(np.sum(resp * (x[:, None] ** 2) / var[None, :]))
     b_coef = float(np.sum(resp * mean[None, :] * x[:, None] / var[None, :]))
@@ -134,6 +144,7 @@ def fit_image_scale(sample: npt.NDArray[np.floating], params: GmmParams, *, iter
 
 
 def normalize_gmm(image: npt.NDArray[np.floating], params: GmmParams, scale: float) -> npt.NDArray[np.float32]:
+    """An image scaled by ``scale``, then centred and scaled by the dominant component."""
     d = params.dominant
     return ((np.asarray(image, dtype=np.float32) / scale - params.mean[d]) / params.std[d]).astype(np.float32)
 
@@ -149,6 +160,7 @@ def normalize_affine(image: npt.NDArray[np.floating]) -> tuple[npt.NDArray[np.fl
 
 
 def sample_pixels(image: npt.NDArray[np.floating], count: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """Up to ``count`` pixel values drawn without replacement, to fit the mixture cheaply."""
     flat = np.asarray(image).ravel()
     if flat.size <= count:
         return flat.astype(np.float64)

@@ -1,5 +1,8 @@
-"""How a dataset's micrographs were normalised, as recorded in preprocess.json and model.json,
-and that normalisation applied to one more micrograph (extraction of raw micrographs)."""
+"""How a dataset's micrographs were normalised, and applying that to one more.
+
+How a dataset's micrographs were normalised, as recorded in preprocess.json and model.json,
+and that normalisation applied to one more micrograph (extraction of raw micrographs).
+"""
 
 import zlib
 from dataclasses import dataclass
@@ -15,8 +18,11 @@ from cryopick.preprocess.gmm import GmmParams, fit_image_scale, normalize_affine
 
 @dataclass(frozen=True)
 class Normalization:
-    """``gmm``: the dataset's scaled two-component mixture (each micrograph's own scale fitted
-    under it); ``affine``: each micrograph to mean 0, sd 1."""
+    """A dataset's normalisation, as recorded with its micrographs.
+
+    ``gmm``: the dataset's scaled two-component mixture (each micrograph's own scale fitted
+    under it); ``affine``: each micrograph to mean 0, sd 1.
+    """
 
     method: str
     gmm: GmmParams | None = None  # the mixture, for ``gmm``
@@ -29,6 +35,7 @@ class Normalization:
             raise ValueError("gmm normalization without its mixture parameters")
 
     def to_json(self) -> dict[str, Any]:
+        """The normalisation as recorded in preprocess.json and model.json."""
         data: dict[str, Any] = {"method": self.method}
         if self.gmm is not None:
             data["gmm"] = self.gmm.to_json()
@@ -53,8 +60,11 @@ class Normalization:
 
 def normalize_micrograph(image_px: npt.NDArray[np.float32], normalization: Normalization, *, seed: int,
                          samples: int) -> tuple[npt.NDArray[np.float32], float, float]:
-    """Normalise one downsampled micrograph with a dataset's recorded normalisation; for the
-    mixture its own scale is fitted under the dataset's components. Returns (image, scale, offset)."""
+    """Normalise one downsampled micrograph as its dataset was.
+
+    For the mixture, the micrograph's own scale is fitted under the dataset's components.
+    Returns (image, scale, offset).
+    """
     if normalization.gmm is not None and normalization.method == "gmm":
         sample = sample_pixels(image_px, samples, np.random.default_rng(seed))
         scale = fit_image_scale(sample, normalization.gmm)
@@ -65,9 +75,12 @@ def normalize_micrograph(image_px: npt.NDArray[np.float32], normalization: Norma
 
 def prepare_micrograph(image_orig_px: npt.NDArray[np.float32], *, downsample_factor: int,
                        normalization: Normalization) -> npt.NDArray[np.float32]:
-    """A raw micrograph as the model's training data were prepared: downsampled, then normalised;
+    """Prepare a raw micrograph exactly as the model's training data were.
+
+    A raw micrograph as the model's training data were prepared: downsampled, then normalised;
     the micrograph's own scale is fitted on a sample seeded by its content (the same in every run,
-    and under any file name)."""
+    and under any file name).
+    """
     small = fourier_crop(image_orig_px, downsample_factor)
     image, _, _ = normalize_micrograph(small, normalization, seed=zlib.crc32(small.tobytes()), samples=20_000)
     return image

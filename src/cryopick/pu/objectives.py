@@ -64,7 +64,9 @@ def ge_kl(logits: torch.Tensor, labels: torch.Tensor, *, pi_u: float, weight: fl
 
 
 def ge_binomial_penalty(unlabelled_logits: torch.Tensor, *, pi_u: float) -> torch.Tensor:
-    """How far the classifier's count of positives among the unlabelled regions is from
+    """The GE-binomial penalty on the count of positives among unlabelled regions.
+
+    How far the classifier's count of positives among the unlabelled regions is from
     Binomial(N, pi_u): the KL divergence between their Gaussian approximations, in closed form.
 
     The classifier's count is Poisson-binomial, approximated by N(sum g, sum g(1-g)); the binomial

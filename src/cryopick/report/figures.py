@@ -1,10 +1,14 @@
-"""Figures as PNG bytes: the PR curve, score histogram, particles per micrograph, and micrograph
+"""The report's figures, rendered as PNG bytes.
+
+Figures as PNG bytes: the PR curve, score histogram, particles per micrograph, and micrograph
 thumbnails with their picks drawn and coloured by score.
 
 Figures are built as ``matplotlib.figure.Figure`` objects and rendered by Agg directly, without
-pyplot: importing this module leaves a notebook's backend and open figures alone."""
+pyplot: importing this module leaves a notebook's backend and open figures alone.
+"""
 
 import io
+from typing import Any
 
 import matplotlib.cm
 import matplotlib.colors
@@ -21,7 +25,7 @@ from cryopick.evaluate.metrics import PrecisionRecall
 SCORE_COLORMAP = "plasma"
 
 
-def _subplots(*grid: int, figsize: tuple[float, float]):  # type: ignore[no-untyped-def]
+def _subplots(*grid: int, figsize: tuple[float, float]) -> tuple[Figure, Any]:
     figure = Figure(figsize=figsize)
     return figure, figure.subplots(*grid)
 
@@ -75,6 +79,7 @@ def score_histogram(scores: npt.NDArray[np.float64], threshold: float,
 
 
 def picks_per_micrograph_figure(counts: npt.NDArray[np.int64], threshold: float) -> bytes:
+    """Histogram of picks per micrograph above ``threshold``, as PNG."""
     figure, axes = _subplots(figsize=(5.2, 3.6))
     axes.hist(counts, bins=min(40, max(5, len(np.unique(counts)))), color="tab:cyan")
     axes.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
@@ -86,6 +91,7 @@ def picks_per_micrograph_figure(counts: npt.NDArray[np.int64], threshold: float)
 
 
 def display_range(image: npt.NDArray[np.float32]) -> tuple[float, float]:
+    """Grey levels to display ``image`` with: its 1st to 99th percentile."""
     low, high = np.percentile(image, [1, 99])
     return float(low), float(high if high > low else low + 1)
 
@@ -93,8 +99,11 @@ def display_range(image: npt.NDArray[np.float32]) -> tuple[float, float]:
 def thumbnail(image: npt.NDArray[np.float32], *, x_px: npt.NDArray[np.float64], y_px: npt.NDArray[np.float64],
               scores: npt.NDArray[np.float64], radius_px: float, score_range: tuple[float, float],
               reference_xy_px: npt.NDArray[np.float64] | None = None) -> bytes:
-    """``image`` already at thumbnail size; coordinates in its pixels. Picks are circles of the
-    particle radius coloured by score; reference particles, if any, small white crosses."""
+    """A micrograph thumbnail with its picks drawn, coloured by score.
+
+    ``image`` already at thumbnail size; coordinates in its pixels. Picks are circles of the
+    particle radius coloured by score; reference particles, if any, small white crosses.
+    """
     rows, cols = image.shape
     dpi = 100
     figure = Figure(figsize=(cols / dpi, rows / dpi), dpi=dpi)
@@ -115,6 +124,7 @@ def thumbnail(image: npt.NDArray[np.float32], *, x_px: npt.NDArray[np.float64], 
 
 
 def colorbar_figure(score_range: tuple[float, float]) -> bytes:
+    """The score colour scale of the thumbnails, as a PNG strip."""
     figure = Figure(figsize=(4.5, 0.9))
     axes = figure.add_axes((0.05, 0.6, 0.9, 0.25))
     figure.colorbar(matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(*score_range), cmap=SCORE_COLORMAP),

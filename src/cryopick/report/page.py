@@ -1,5 +1,8 @@
-"""One HTML page, every image inlined as a data URI: it opens from disk, with no server and no
-files beside it, and can be mailed or archived as one file."""
+"""A self-contained HTML report that opens from disk and mails as one file.
+
+One HTML page, every image inlined as a data URI: it opens from disk, with no server and no
+files beside it, and can be mailed or archived as one file.
+"""
 
 import base64
 import html
@@ -8,6 +11,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Thumbnail:
+    """One micrograph's picture on the page, with its caption."""
+
     name: str
     png: bytes
     caption: str
@@ -15,6 +20,8 @@ class Thumbnail:
 
 @dataclass(frozen=True)
 class ReportPage:
+    """What the report page shows: summary rows, figures and thumbnails."""
+
     title: str
     summary: list[tuple[str, str]]  # (label, value) rows
     figures: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG)
@@ -52,6 +59,7 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def render(page: ReportPage) -> str:
+    """The page as one HTML document, images inlined."""
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(page.title)}</title><style>{_STYLE}</style></head><body>",

@@ -15,6 +15,8 @@ from scipy import ndimage
 
 @dataclass(frozen=True)
 class SyntheticMicrograph:
+    """A synthetic micrograph and its true particle centres."""
+
     image: npt.NDArray[np.float32]  # (rows, cols)
     centres_px: npt.NDArray[np.float64]  # (n, 2) particle centres as (y, x), same pixels
 
@@ -26,7 +28,8 @@ def _particle_template(diameter_px: float) -> npt.NDArray[np.float64]:
     distance = np.hypot(dy, dx)
     body = 1 / (1 + np.exp((distance - radius) / 0.8))  # soft-edged disc
     shell = np.exp(-((distance - 0.8 * radius) ** 2) / (2 * (0.12 * radius) ** 2))
-    return -(0.6 * body + 0.8 * shell)  # negative contrast: protein is dark
+    template: npt.NDArray[np.float64] = -(0.6 * body + 0.8 * shell)  # negative contrast: protein is dark
+    return template
 
 
 def _place_centres(shape: tuple[int, int], count: int, min_distance: float, margin: float,

@@ -1,5 +1,8 @@
-"""A :class:`TrainingState` as flat arrays plus a JSON-able record, and back: the two halves
-of an epoch checkpoint, so that ``io`` stores it without knowing what training keeps."""
+"""Convert a training state to and from the halves of an epoch checkpoint.
+
+A :class:`TrainingState` as flat arrays plus a JSON-able record, and back: the two halves
+of an epoch checkpoint, so that ``io`` stores it without knowing what training keeps.
+"""
 
 from dataclasses import asdict
 from typing import Any
@@ -11,8 +14,11 @@ from cryopick.train.loop import EpochRecord, TrainingState
 
 
 def state_to_bundle(state: TrainingState, identity: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Tensors and record of ``state``; ``identity`` (inputs and settings) is kept to refuse a
-    resume from other inputs."""
+    """Split a training state into tensors and a JSON-able record.
+
+    Tensors and record of ``state``; ``identity`` (inputs and settings) is kept to refuse a
+    resume from other inputs.
+    """
     tensors: dict[str, np.ndarray] = {"torch_rng": state.torch_rng.numpy()}
     tensors.update({f"model.{k}": v.detach().cpu().numpy() for k, v in state.model.items()})
     tensors.update({f"best.{k}": v.detach().cpu().numpy() for k, v in state.best_state.items()})

@@ -1,5 +1,8 @@
-"""Which labels train, and on which micrographs: duplicates dropped, a subsample drawn, whole
-micrographs held out. Pure functions of the label table and a seed, so a rerun draws the same."""
+"""Choose which labels train, and on which micrographs, reproducibly.
+
+Which labels train, and on which micrographs: duplicates dropped, a subsample drawn, whole
+micrographs held out. Pure functions of the label table and a seed, so a rerun draws the same.
+"""
 
 import logging
 from collections.abc import Mapping
@@ -14,8 +17,11 @@ log = logging.getLogger(__name__)
 
 
 def check_labels(picks: Picks, shapes_orig_px: Mapping[str, tuple[int, int]], *, where: str) -> None:
-    """Every label names one of the micrographs (``shapes_orig_px``: their (rows, columns)) and
-    lies inside it, or the file is refused; ``where`` says what those micrographs are."""
+    """Refuse labels that name no given micrograph or lie outside it.
+
+    Every label names one of the micrographs (``shapes_orig_px``: their (rows, columns)) and
+    lies inside it, or the file is refused; ``where`` says what those micrographs are.
+    """
     source = picks.source or Path("labels")
     for row, name in enumerate(picks.micrograph.tolist()):
         shape = shapes_orig_px.get(name)

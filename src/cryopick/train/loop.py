@@ -4,7 +4,7 @@ import contextlib
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EpochRecord:
+    """One epoch's loss, held-out AP and duration."""
+
     epoch: int
     loss: float
     validation_ap: float | None
@@ -39,13 +41,15 @@ class TrainingState:
     best_epoch: int
     epochs_without_gain: int
     history: list[EpochRecord]
-    sampler_rng: dict[str, Any]
+    sampler_rng: Mapping[str, Any]  # numpy's bit generator state
     torch_rng: torch.Tensor
     decoder: dict[str, torch.Tensor] | None = None
 
 
 @dataclass
 class TrainResult:
+    """The best epoch's weights, with the history that chose it."""
+
     best_state: dict[str, torch.Tensor]
     best_epoch: int
     best_validation_ap: float | None
@@ -55,8 +59,11 @@ class TrainResult:
 
 @contextlib.contextmanager
 def private_rng(device: torch.device) -> Iterator[None]:
-    """Seeding inside this block leaves the caller's global PyTorch random state as it was (the
-    CPU's, and the CUDA device's trained on): training seeds its own, a notebook keeps its own."""
+    """Seed training privately, leaving the caller's PyTorch random state untouched.
+
+    Seeding inside this block leaves the caller's global PyTorch random state as it was (the
+    CPU's, and the CUDA device's trained on): training seeds its own, a notebook keeps its own.
+    """
     device = torch.device(device)
     devices = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else []
@@ -143,7 +150,7 @@ def fit(
                 started = last_line = time.perf_counter()
                 model.train()
                 memory_format = torch.channels_last if model.trains_channels_last else torch.contiguous_format
-                model.to(memory_format=memory_format)  # again each epoch: held-out scoring resets it
+                model.to(memory_format=memory_format)  # type: ignore[call-overload]  # again each epoch: held-out scoring resets it
                 if use_decoder:
                     assert decoder is not None
                     decoder.train()
@@ -201,5 +208,5 @@ def fit(
                     break
         finally:
             progress.close()
-            model.to(memory_format=torch.contiguous_format)
+            model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # torch's stubs omit Module.to's memory_format
         return TrainResult(best_state, best_epoch, best_ap, history, stopped_early)

@@ -1,6 +1,9 @@
-"""One picker trained from labelled micrographs in memory: the architecture, the class prior
+"""Train one picker from labelled micrographs in memory.
+
+One picker trained from labelled micrographs in memory: the architecture, the class prior
 from the expected count, the autoencoder weight from the label count, then the optimisation loop
-(with held-out AP choosing the epoch when micrographs are held out)."""
+(with held-out AP choosing the epoch when micrographs are held out).
+"""
 
 import copy
 import logging
@@ -22,6 +25,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FittedPicker:
+    """A trained picker with the priors and weights it was trained with."""
+
     model: PickerNet  # trained in place; ``result.best_state`` is what gets saved
     result: TrainResult
     pi: float
@@ -34,9 +39,12 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
                resume: TrainingState | None = None,
                on_epoch_end: Callable[[TrainingState], None] | None = None,
                init: PickerNet | None = None) -> FittedPicker:
-    """One model from labelled micrographs in memory: the prior from the expected count, the
+    """Fit a picker to labelled micrographs, optionally starting from another model's weights.
+
+    One model from labelled micrographs in memory: the prior from the expected count, the
     autoencoder weight from the label count, then the optimisation loop. ``init``: start from
-    that model's architecture and weights (a copy) instead of from scratch."""
+    that model's architecture and weights (a copy) instead of from scratch.
+    """
     with private_rng(device):
         torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
         architecture = config.model

@@ -16,6 +16,8 @@ from cryopick.pixels import disc_offsets
 
 @dataclass(frozen=True)
 class LabelledMicrograph:
+    """A normalised micrograph with its labelled particle centres, in working pixels."""
+
     image: npt.NDArray[np.float32]  # (rows, cols), normalised, working pixels
     centres_px: npt.NDArray[np.float64]  # (n, 2) labelled particle centres as (y, x), working px
 
@@ -36,8 +38,11 @@ def _augmented_offsets(crop_px: int) -> torch.Tensor:
 
 
 class CropSampler:
-    """Draws minibatches of ``crop_px``-wide crops: a fixed share centred on labelled-positive
-    pixels (within ``label_radius_px`` of a label), the rest on unlabelled pixels."""
+    """Minibatches of crops for PU training, a fixed share on labelled positives.
+
+    Draws minibatches of ``crop_px``-wide crops: a fixed share centred on labelled-positive
+    pixels (within ``label_radius_px`` of a label), the rest on unlabelled pixels.
+    """
 
     def __init__(self, micrographs: list[LabelledMicrograph], *, crop_px: int, label_radius_px: float,
                  seed: int) -> None:
@@ -76,6 +81,7 @@ class CropSampler:
 
     @property
     def labelled_positive_pixels(self) -> int:
+        """How many pixels count as labelled positives."""
         return len(self.positives)
 
     def _unlabelled(self, count: int) -> npt.NDArray[np.int64]:

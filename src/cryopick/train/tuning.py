@@ -1,6 +1,9 @@
-"""k-fold cross-validation over the labelled micrographs: the held-out AP of each setting of
+"""Choose the expected count and autoencoder weight by k-fold cross-validation.
+
+k-fold cross-validation over the labelled micrographs: the held-out AP of each setting of
 the expected count and autoencoder weight, the best one chosen, and the table that shows whether
-the labels can tell the settings apart."""
+the labels can tell the settings apart.
+"""
 
 import csv
 import io
@@ -33,9 +36,12 @@ def assign_folds(labelled_names: list[str], k_fold: int, seed: int) -> list[list
 def cross_validate(config: TrainConfig, tuning: TuningConfig, micrographs: dict[str, LabelledMicrograph],
                    geometry: Geometry, device: torch.device, *, quiet: bool,
                    init: PickerNet | None = None) -> list[dict[str, Any]]:
-    """Held-out AP of every setting in the grid on each of ``k_fold`` folds of the labelled
-    micrographs (a fold's labels are the only truth it has, so the AP counts unlabelled particles
-    as false picks: fine for ranking settings, not an absolute figure)."""
+    """Held-out AP of every setting in the grid, fold by fold.
+
+    The folds are ``k_fold`` parts of the labelled micrographs (a fold's labels are the only
+    truth it has, so the AP counts unlabelled particles as false picks: fine for ranking
+    settings, not an absolute figure).
+    """
     labelled = [name for name, m in micrographs.items() if len(m.centres_px)]
     if len(labelled) < tuning.k_fold:
         raise ConfigError(f"--k-fold {tuning.k_fold} needs at least {tuning.k_fold} micrographs with labels; "
@@ -97,8 +103,11 @@ def format_tuning_table(rows: list[dict[str, Any]], chosen: dict[str, Any]) -> s
 
 def tune(config: TrainConfig, tuning: TuningConfig, micrographs: dict[str, LabelledMicrograph],
          geometry: Geometry, device: torch.device, *, quiet: bool, init: PickerNet | None = None) -> dict[str, Any]:
-    """Cross-validate, choose the best mean held-out AP and log the table; the record says
-    whether the best setting leads by more than its spread over folds."""
+    """Choose the setting with the best mean held-out AP.
+
+    Cross-validate, choose the best mean held-out AP and log the table; the record says
+    whether the best setting leads by more than its spread over folds.
+    """
     rows = cross_validate(config, tuning, micrographs, geometry, device, quiet=quiet, init=init)
     chosen = max((row for row in rows if row["mean_ap"] is not None), key=lambda row: row["mean_ap"])
     log.info("%d-fold cross-validation on the labelled micrographs:\n%s", tuning.k_fold,

@@ -1,5 +1,8 @@
-"""Held-out scoring: a model's picks on labelled micrographs, scored as `extract` and `evaluate`
-would score them, to choose the best epoch and to rank settings in cross-validation."""
+"""Score a model on held-out micrographs as extract and evaluate would.
+
+Held-out scoring: a model's picks on labelled micrographs, scored as `extract` and `evaluate`
+would score them, to choose the best epoch and to rank settings in cross-validation.
+"""
 
 import numpy as np
 import torch
@@ -14,8 +17,11 @@ from cryopick.models import PickerNet
 
 def held_out_ap(model: PickerNet, images: list[np.ndarray], centres: list[np.ndarray], *,
                 radius_px: float, device: torch.device, output_stride: int = 1) -> float:
-    """AP of dense picks against the held-out micrographs' labels (in working pixels), scoring
-    every ``output_stride``-th pixel as extract does."""
+    """Average precision of a model on held-out labelled micrographs.
+
+    AP of dense picks against the held-out micrographs' labels (in working pixels), scoring
+    every ``output_stride``-th pixel as extract does.
+    """
     scores = score_micrographs(model, images, device=device, output_stride=output_stride)
     all_scores, all_matched = [], []
     for score_map, truth in zip(scores, centres, strict=True):

@@ -1,5 +1,8 @@
-"""``run_convert`` and ``run_threshold``: coordinate files between formats and pixel sizes, and
-kept above a score or the best K per micrograph."""
+"""Convert coordinate files and threshold picks.
+
+``run_convert`` and ``run_threshold``: coordinate files between formats and pixel sizes, and
+kept above a score or the best K per micrograph.
+"""
 
 import logging
 from pathlib import Path
@@ -22,9 +25,12 @@ MAX_OUTSIDE_SHARE = 0.01
 
 
 def _inside_micrographs(picks: Picks, source: Path) -> Picks:
-    """Picks whose centres fall outside their micrograph (where its size is known) cannot be
+    """Drop picks outside their micrograph, refusing if there are too many.
+
+    Picks whose centres fall outside their micrograph (where its size is known) cannot be
     right: a few (edge effects of another program) are left out with a warning; more than 1% is
-    an error, as the coordinates must then be at another pixel size."""
+    an error, as the coordinates must then be at another pixel size.
+    """
     outside = np.zeros(len(picks), dtype=bool)
     for name, info in picks.info.items():
         if info.shape_orig_px is None:
@@ -58,8 +64,11 @@ def _write(picks: Picks, output: Path, fmt: str | None, per_micrograph: bool, bo
 def run_convert(inputs: list[Path], output: Path, *, input_format: str | None = None,
                 output_format: str | None = None, per_micrograph: bool = False, scale: float = 1.0,
                 micrographs: list[Path] | None = None, box_size_orig_px: float | None = None) -> Picks:
-    """``scale`` multiplies coordinates (input pixel size / output pixel size); ``micrographs``
-    (at the output's pixel size) name the micrographs and give their sizes."""
+    """Convert coordinate files between formats and pixel sizes.
+
+    ``scale`` multiplies coordinates (input pixel size / output pixel size); ``micrographs``
+    (at the output's pixel size) name the micrographs and give their sizes.
+    """
     if not 1 / MAX_SCALE <= scale <= MAX_SCALE:
         raise ConfigError(f"a coordinate scale of {scale:g} is not a change of binning (expected "
                           f"{1 / MAX_SCALE:g} to {MAX_SCALE:g}): check --scale or the pixel sizes")
@@ -76,6 +85,7 @@ def run_convert(inputs: list[Path], output: Path, *, input_format: str | None = 
 def run_threshold(inputs: list[Path], output: Path, *, min_score: float | None, top_k_per_micrograph: int | None,
                   input_format: str | None = None, output_format: str | None = None, per_micrograph: bool = False,
                   box_size_orig_px: float | None = None) -> Picks:
+    """Keep picks above a score or the best K per micrograph, and write them."""
     picks = read_all_picks(inputs, input_format)
     try:
         kept = select_picks(picks, min_score=min_score, top_k_per_micrograph=top_k_per_micrograph)

@@ -30,6 +30,7 @@ def run_evaluate(
     picks_format: str | None = None,
     reference_format: str | None = None,
 ) -> dict[str, Any]:
+    """Score picks against reference particles; with ``output_dir``, write metrics.json and the PR curve."""
     picks = read_all_picks(picks_paths, picks_format)
     reference = read_all_picks(reference_paths, reference_format)
     shared = set(picks.micrographs()) & set(reference.micrographs())

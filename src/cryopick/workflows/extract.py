@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ExtractSummary:
+    """What a run of ``extract`` picked and wrote."""
+
     n_micrographs: int
     n_picks: int
     n_skipped: int  # already done by an earlier run from the same inputs
@@ -54,6 +56,7 @@ def run_extract(
     quiet: bool = False,
     cluster: ClusterConfig | None = None,
 ) -> ExtractSummary:
+    """Pick particles in micrographs with a trained model and write the coordinates."""
     output = Path(output)
     fmt = (output_format or "star") if per_micrograph else format_of(output, output_format)
     with contextlib.ExitStack() as scratch:
@@ -77,6 +80,7 @@ def box_size_orig_px(config: ExtractConfig, extractor: Extractor) -> float:
 
 def write_outputs(picks: Picks, sources: list[MicrographSource], output: Path, fmt: str,
                    per_micrograph: bool, box_size_orig_px: float, skipped: int) -> ExtractSummary:
+    """Write the picks of ``sources`` in ``fmt`` and summarise the run."""
     picks = picks.with_info(micrograph_infos(sources))
     names = [s.name for s in sources]
     outputs = write_coordinates(output, picks, fmt=fmt, per_micrograph=per_micrograph, micrographs=names,

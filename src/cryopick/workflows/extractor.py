@@ -1,6 +1,9 @@
-"""A model ready to pick (:class:`Extractor`): the per-micrograph job, the micrograph read and
-prepared at the model's scale, its picks kept in a result store, in this process (see
-``cryopick.extract.runtime``) or as Dask tasks; ``run_extract`` and ``run_extract_watch`` drive it."""
+"""A model ready to pick, in this process or on Dask.
+
+:class:`Extractor` holds the per-micrograph job, the micrograph read and prepared at the
+model's scale, its picks kept in a result store, in this process (see
+``cryopick.extract.runtime``) or as Dask tasks; ``run_extract`` and ``run_extract_watch`` drive it.
+"""
 
 import dataclasses
 import logging
@@ -49,8 +52,11 @@ class ExtractJob:
 
 
 def check_geometry(sources: MicrographSources, geometry: Geometry, model_dir: Path) -> None:
-    """A preprocessed directory must be at the model's geometry (raw micrographs are checked one
-    by one as they are read)."""
+    """Refuse a preprocessed directory at a geometry other than the model's.
+
+    A preprocessed directory must be at the model's geometry (raw micrographs are checked one
+    by one as they are read).
+    """
     if sources.manifest is not None and sources.directory is not None \
             and not sources.manifest.geometry.agrees_with(geometry):
         raise InputError(manifest_path(sources.directory), f"geometry {sources.manifest.geometry} differs from "
@@ -58,6 +64,7 @@ def check_geometry(sources: MicrographSources, geometry: Geometry, model_dir: Pa
 
 
 def working_image(source: MicrographSource, job: ExtractJob) -> npt.NDArray[np.float32]:
+    """A micrograph at the model's scale and normalisation, read from its source."""
     micrograph = read_micrograph(source.path)
     if source.preprocessed:
         return micrograph.array
@@ -76,15 +83,18 @@ def working_image(source: MicrographSource, job: ExtractJob) -> npt.NDArray[np.f
                               normalization=job.normalization)
 
 
-def _picks_of(score_map: npt.NDArray[np.float32], job: ExtractJob) -> dict[str, npt.NDArray]:
+def _picks_of(score_map: npt.NDArray[np.float32], job: ExtractJob) -> dict[str, npt.NDArray[np.float64]]:
     return peaks_orig_px(score_map, score_stride_px=job.config.score_stride_px, nms_radius_px=job.nms_radius_px,
                          threshold=job.config.threshold, downsample_factor=job.geometry.downsample_factor)
 
 
-def pick_one(model: PickerNet, source: MicrographSource, job: ExtractJob) -> dict[str, npt.NDArray]:
-    """One micrograph on the CPU, in one thread. Parallelism comes from running several at once
+def pick_one(model: PickerNet, source: MicrographSource, job: ExtractJob) -> dict[str, npt.NDArray[np.float64]]:
+    """Pick one micrograph on the CPU in one thread, so scores never depend on core count.
+
+    One micrograph on the CPU, in one thread. Parallelism comes from running several at once
     (threads here, processes on Dask), never from splitting one convolution: its arithmetic, and so
-    every score, is then the same however many cores or workers a run has."""
+    every score, is then the same however many cores or workers a run has.
+    """
     image = working_image(source, job)
     score_map = score_micrographs(model, [image], device=torch.device("cpu"), batch_size=1,
                                   tile_size_px=job.config.tile_size_px, output_stride=job.config.score_stride_px)[0]
@@ -101,8 +111,11 @@ def extract_on_worker(source: MicrographSource, *, model_payload: dict[str, Any]
 
 
 class Extractor:
-    """A model ready to pick, in this process or on a Dask cluster; ``run`` may be called again
-    with more micrographs (``--watch``), doing only those not yet done."""
+    """A model ready to pick, whose runs skip micrographs already done.
+
+    It picks in this process or on a Dask cluster; ``run`` may be called again with more
+    micrographs (``--watch``), doing only those not yet done.
+    """
 
     def __init__(self, config: ExtractConfig, model_dir: Path, results_dir: Path, *,
                  cluster: ClusterConfig | None = None, quiet: bool = False) -> None:
@@ -137,11 +150,13 @@ class Extractor:
             self._client_context.__exit__(*exc_info)
 
     def sources(self, inputs: list[Path]) -> list[MicrographSource]:
+        """The micrographs ``inputs`` name, checked against the model's geometry."""
         sources = find_micrograph_sources(inputs)
         check_geometry(sources, self.geometry, self.model_dir)
         return sources.micrographs
 
     def pending(self, sources: list[MicrographSource]) -> list[MicrographSource]:
+        """The sources whose results are missing or stale."""
         return [s for s in sources if not self.store.is_done(s.name, self.job.settings, s.path)]
 
     def run(self, sources: list[MicrographSource]) -> int:
@@ -178,6 +193,7 @@ class Extractor:
                     quiet=self.quiet)
 
     def picks(self, sources: list[MicrographSource]) -> Picks:
+        """The stored picks of ``sources``, in their order."""
         parts = []
         for source in sources:
             arrays = self.store.read(source.name)

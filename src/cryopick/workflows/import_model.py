@@ -28,6 +28,8 @@ DEFAULT_NORMALIZATION = Normalization("affine")
 
 @dataclass(frozen=True)
 class ImportSummary:
+    """What an import wrote, and which Topaz model it was."""
+
     output_dir: Path
     architecture: str
     options: dict[str, Any]
@@ -35,8 +37,11 @@ class ImportSummary:
 
 
 def _check_layout(source: Path, model: torch.nn.Module, recorded: dict[str, Any]) -> None:
-    """A whole-module file records each convolution's settings: they must be the ones rebuilt
-    here (Topaz's projection is strided where cryopick subsamples first: the same arithmetic)."""
+    """Refuse a Topaz module whose convolutions differ from the rebuilt ones.
+
+    A whole-module file records each convolution's settings: they must be the ones rebuilt
+    here (Topaz's projection is strided where cryopick subsamples first: the same arithmetic).
+    """
     convolutions = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}
     for topaz_name, settings in recorded.items():
         name = topaz_name.replace("features.features.", "encoder.", 1)
@@ -57,9 +62,12 @@ def _check_layout(source: Path, model: torch.nn.Module, recorded: dict[str, Any]
 def run_import_model(source: Path, output_dir: Path, *, geometry: Geometry | None = None,
                      preprocessed_dir: Path | None = None, source_label: str | None = None,
                      command: list[str] | None = None) -> ImportSummary:
-    """Read ``source`` (never executing it), rebuild its architecture, load its weights strictly
+    """Import a Topaz model as a cryopick model directory.
+
+    Read ``source`` (never executing it), rebuild its architecture, load its weights strictly
     and save them with the ``geometry`` they are to be used at, or a preprocessed directory's
-    geometry and normalisation."""
+    geometry and normalisation.
+    """
     normalization = None
     if preprocessed_dir is not None:
         if not is_preprocessed([preprocessed_dir]):

@@ -13,6 +13,7 @@ from cryopick.preprocess.normalization import Normalization
 
 
 def save_picker(directory: Path, model: PickerNet, state: dict[str, torch.Tensor], record: dict[str, Any]) -> Path:
+    """Save a trained model's weights and record as a model directory; returns its model.json."""
     tensors = {name: t.detach().cpu().contiguous().numpy() for name, t in state.items()}
     record = dict(record)
     record["architecture"] = {"name": model.name, "options": model.options,
@@ -47,8 +48,11 @@ def build_picker(tensors: dict[str, Any], record: dict[str, Any], config_path: P
 
 
 def recorded_normalization(record: dict[str, Any], config_path: Path) -> Normalization:
-    """How the model's training micrographs were normalised (raw micrographs are prepared the
-    same way); a model.json without a usable one is refused, naming the file."""
+    """The normalisation recorded in a model.json, validated.
+
+    How the model's training micrographs were normalised (raw micrographs are prepared the
+    same way); a model.json without a usable one is refused, naming the file.
+    """
     if "normalization" not in record:
         raise InputError(config_path, "records no normalization: not a usable model description",
                          field="normalization")

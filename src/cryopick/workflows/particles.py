@@ -1,10 +1,14 @@
-"""``run_particles``: particle images cut from the original micrographs, one ``.mrcs`` stack per
-micrograph and a RELION ``particles.star`` listing them, for 2-D classification elsewhere."""
+"""Cut particle stacks from the original micrographs for 2-D classification.
+
+``run_particles``: particle images cut from the original micrographs, one ``.mrcs`` stack per
+micrograph and a RELION ``particles.star`` listing them, for 2-D classification elsewhere.
+"""
 
 import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +29,8 @@ STAR_NAME = "particles.star"
 
 @dataclass(frozen=True)
 class ParticlesSummary:
+    """What a run of ``particles`` wrote."""
+
     n_particles: int
     n_outside: int  # boxes reaching past an edge, left out
     n_micrographs: int
@@ -33,6 +39,8 @@ class ParticlesSummary:
 
 @dataclass(frozen=True)
 class ParticleTask:
+    """One micrograph's boxes to cut: a task for Dask or this process."""
+
     name: str
     micrograph: Path
     x_orig_px: np.ndarray
@@ -42,8 +50,11 @@ class ParticleTask:
 
 
 def cut_micrograph(task: ParticleTask, *, config: ParticlesConfig, output_dir: Path) -> tuple[str, int, int]:
-    """One micrograph's stack (a Dask task, or in-process): writes Particles/<name>.mrcs and its
-    saved result (which boxes were kept), returns (name, kept, reaching past an edge)."""
+    """Cut and write one micrograph's particle stack.
+
+    One micrograph's stack (a Dask task, or in-process): writes Particles/<name>.mrcs and its
+    saved result (which boxes were kept), returns (name, kept, reaching past an edge).
+    """
     micrograph = read_micrograph(task.micrograph)
     size = config.pixel_size_A or micrograph.pixel_size_A
     if size is None:
@@ -64,6 +75,7 @@ def cut_micrograph(task: ParticleTask, *, config: ParticlesConfig, output_dir: P
 def run_particles(config: ParticlesConfig, picks_paths: list[Path], micrograph_inputs: list[Path],
                   output_dir: Path, *, picks_format: str | None = None, quiet: bool = False,
                   cluster: ClusterConfig | None = None) -> ParticlesSummary:
+    """Cut every pick's box from the original micrographs and write stacks and particles.star."""
     picks = read_all_picks(picks_paths, picks_format)
     # boxes come from the originals: a preprocessed directory points to them
     by_name = {source.name: source.original for source in find_micrograph_sources(micrograph_inputs).micrographs}
@@ -91,7 +103,7 @@ def run_particles(config: ParticlesConfig, picks_paths: list[Path], micrograph_i
 
 def _write_star(config: ParticlesConfig, tasks: list[ParticleTask], store: ResultStore, output_dir: Path,
                 picks_path: Path) -> ParticlesSummary:
-    columns: dict[str, list] = {"image": [], "micrograph": [], "x": [], "y": [], "score": []}
+    columns: dict[str, list[Any]] = {"image": [], "micrograph": [], "x": [], "y": [], "score": []}
     pixel_size_A = None
     n_outside = 0
     for task in tasks:

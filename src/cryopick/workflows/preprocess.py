@@ -41,6 +41,7 @@ def resolve_pixel_size(micrograph: Micrograph, override_A: float | None) -> floa
 
 
 def resolve_geometry(config: PreprocessConfig, first: Micrograph) -> Geometry:
+    """The geometry to preprocess at; warns when the particle is a size the networks handle poorly."""
     pixel_size_A = resolve_pixel_size(first, config.pixel_size_A)
     factor = config.downsample_factor or choose_downsample_factor(config.particle_diameter_A, pixel_size_A)
     geometry = Geometry(config.particle_diameter_A, pixel_size_A, factor)
@@ -52,8 +53,11 @@ def resolve_geometry(config: PreprocessConfig, first: Micrograph) -> Geometry:
 
 def sample_micrograph(path: Path, *, config: PreprocessConfig, geometry: Geometry, n_samples: int,
                       results_dir: Path, settings: str) -> str:
-    """Pass 1 for one micrograph (a task): check it, downsample it, sample its pixels for the
-    mixture fit (seeded by its name, so the sample is the same in any order or process)."""
+    """Pass 1 for one micrograph: check, downsample and sample it.
+
+    A task: its pixels are sampled for the mixture fit, seeded by its name, so the sample is the
+    same in any order or process.
+    """
     micrograph = read_micrograph(path)
     size = resolve_pixel_size(micrograph, config.pixel_size_A)
     if not sizes_agree(size, geometry.pixel_size_A):
@@ -95,9 +99,12 @@ def run_preprocess(
     config: PreprocessConfig, micrograph_paths: list[Path], output_dir: Path, *, quiet: bool = False,
     cluster: ClusterConfig | None = None,
 ) -> PreprocessManifest:
-    """Two passes over the micrographs, each a task per micrograph (in-process or on Dask): sample
+    """Preprocess micrographs, resumably, in two passes.
+
+    Two passes over the micrographs, each a task per micrograph (in-process or on Dask): sample
     pixels, fit the mixture over the whole set, normalise and write. Each micrograph's results
-    are kept, so a rerun after a kill redoes only what is missing; the outputs are the same."""
+    are kept, so a rerun after a kill redoes only what is missing; the outputs are the same.
+    """
     output_dir = Path(output_dir)
     resolved_inputs = {p.resolve() for p in micrograph_paths}
     for path in micrograph_paths:

@@ -70,8 +70,11 @@ def _score_range(scores: npt.NDArray[np.float64], threshold: float) -> tuple[flo
 
 
 def _check_names(picks: Picks, sources: list[MicrographSource], picks_path: Path) -> None:
-    """Picks for micrographs that were not given cannot be drawn: none in common is an error
-    (the wrong files, or names that differ), some missing a warning."""
+    """Keep only the picks on given micrographs; none in common is an error.
+
+    Picks for micrographs that were not given cannot be drawn: none in common is an error
+    (the wrong files, or names that differ), some missing a warning.
+    """
     given = {s.name for s in sources}
     missing = sorted(set(picks.micrographs()) - given)
     if not missing or not len(picks):
@@ -96,6 +99,7 @@ def run_report(
     quiet: bool = False,
     command: list[str] | None = None,
 ) -> dict[str, float | int | None]:
+    """Write the HTML report of picks on their micrographs."""
     picks = read_all_picks(picks_paths, picks_format)
     reference = read_all_picks(reference_paths, reference_format) if reference_paths else None
     sources = find_micrograph_sources(micrograph_inputs).micrographs

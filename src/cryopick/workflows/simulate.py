@@ -1,9 +1,13 @@
-"""``run_simulate``: a synthetic dataset in the benchmark layout (micrographs/, particles_*.txt,
-meta.json), so the demo, the tests and the benchmarks read the same thing."""
+"""Write a synthetic dataset in the layout the demo, tests and benchmarks read.
+
+``run_simulate``: a synthetic dataset in the benchmark layout (micrographs/, particles_*.txt,
+meta.json), so the demo, the tests and the benchmarks read the same thing.
+"""
 
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -29,7 +33,8 @@ def run_simulate(
     test_fraction: float = 0.25,
     seed: int = 0,
     quiet: bool = False,
-) -> dict:
+) -> dict[str, Any]:
+    """Write a synthetic dataset with known particle centres."""
     output_dir = Path(output_dir)
     diameter_px = particle_diameter_A / pixel_size_A
     n_test = max(1, round(n_micrographs * test_fraction)) if n_micrographs > 1 else 0

@@ -1,7 +1,10 @@
-"""Where the micrographs come from, answered once for every step: a directory written by
+"""Where the micrographs come from, answered once for every step.
+
+Where the micrographs come from, answered once for every step: a directory written by
 `cryopick preprocess` (its manifest lists the working-pixel files, the originals and their
 sizes) or raw micrograph files and directories. Also what the programs downstream call each
-micrograph (its path as given, its original size) and the geometry a model or manifest records."""
+micrograph (its path as given, its original size) and the geometry a model or manifest records.
+"""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ class MicrographSource:
 
     @classmethod
     def raw(cls, path: Path) -> "MicrographSource":
+        """A raw micrograph file as its own source."""
         return cls(micrograph_name(path), path, False, path)
 
 
@@ -39,6 +43,7 @@ class MicrographSources:
 
     @property
     def names(self) -> list[str]:
+        """The micrographs' names, in order."""
         return [source.name for source in self.micrographs]
 
 
@@ -48,8 +53,11 @@ def is_preprocessed(inputs: list[Path]) -> bool:
 
 
 def find_micrograph_sources(inputs: list[Path]) -> MicrographSources:
-    """A preprocessed directory's micrographs (sorted by name), or the raw micrographs in
-    ``inputs`` (files as given, directories expanded; see ``find_micrographs``)."""
+    """The micrographs to process, from a preprocessed directory or raw files.
+
+    A preprocessed directory's micrographs (sorted by name), or the raw micrographs in
+    ``inputs`` (files as given, directories expanded; see ``find_micrographs``).
+    """
     if is_preprocessed(inputs):
         directory = Path(inputs[0])
         manifest = read_manifest(directory)

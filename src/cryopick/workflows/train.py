@@ -2,7 +2,8 @@
 
 Reads the manifest, the labels and the micrographs, unpacks the config, and leaves the training,
 its held-out scoring and the k-fold search to ``cryopick.train``; writes the model, checkpoints
-and the tuning table."""
+and the tuning table.
+"""
 
 import json
 import logging
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainSummary:
+    """What a training run saved and how it went."""
+
     model_dir: Path
     best_epoch: int
     best_validation_ap: float | None
@@ -59,8 +62,11 @@ CHECKPOINT_DIR = "checkpoint"
 def _tuning_results(config: TrainConfig, tuning: TuningConfig, micrographs: dict[str, LabelledMicrograph],
                     geometry: Geometry, device: torch.device, output_dir: Path, *, identity: dict[str, Any],
                     resume: bool, quiet: bool, init: PickerNet | None = None) -> dict[str, Any]:
-    """Cross-validate (or, resuming, reuse the saved table of the same inputs) and write the
-    table as tuning.csv and tuning.json."""
+    """Run (or reuse) the cross-validation and write its table.
+
+    Cross-validate (or, resuming, reuse the saved table of the same inputs) and write the
+    table as tuning.csv and tuning.json.
+    """
     json_path = output_dir / f"{TUNING_NAME}.json"
     if resume and json_path.exists():
         saved = json.loads(json_path.read_text())
@@ -166,12 +172,15 @@ def run_train(
     tuning: TuningConfig | None = None,
     init_model: str | Path | None = None,
 ) -> TrainSummary:
-    """Train and save a model. With ``resume``, continue from the newest checkpoint in
+    """Train and save a model.
+
+    With ``resume``, continue from the newest checkpoint in
     ``output_dir/checkpoint`` (written after every epoch) if it was made from the same inputs and
     settings; the result is the same as an uninterrupted run. With ``tuning``, first choose the
     expected count and autoencoder weight by k-fold cross-validation over the labelled micrographs.
     With ``init_model`` (a model directory: cryopick's, or one imported from Topaz; ``general``, the
-    packaged detector; ``auto``, general where it fits), start from its architecture and weights."""
+    packaged detector; ``auto``, general where it fits), start from its architecture and weights.
+    """
     manifest = read_manifest(preprocessed_dir)
     geometry = manifest.geometry
     init = None

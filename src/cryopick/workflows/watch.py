@@ -29,9 +29,12 @@ def run_extract_watch(
     poll_interval_s: float = 5.0,
     stop_after_idle_s: float | None = None,
 ) -> ExtractSummary:
-    """Pick micrographs as they appear in ``watch_dir`` until interrupted (KeyboardInterrupt: the
-    CLI turns SIGTERM into one) or idle for ``stop_after_idle_s``; the outputs are rewritten after
-    each round of new micrographs."""
+    """Pick micrographs as they appear, until interrupted or idle.
+
+    Watches ``watch_dir`` until interrupted (KeyboardInterrupt: the CLI turns SIGTERM into
+    one) or idle for ``stop_after_idle_s``; the outputs are rewritten after
+    each round of new micrographs.
+    """
     output = Path(output)
     if not Path(watch_dir).is_dir():
         raise InputError(watch_dir, "no such directory to watch")

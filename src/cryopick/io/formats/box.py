@@ -10,10 +10,12 @@ from cryopick.picks import Picks
 
 
 def read(path: Path) -> Picks:
+    """Read an EMAN2 ``.box`` file."""
     return read_box(path, read_plain_text(path))
 
 
 def write(path: Path, picks: Picks, *, box_size_orig_px: float | None = None) -> None:
+    """Write an EMAN2 ``.box`` file, which needs the box size."""
     if box_size_orig_px is None:
         raise InputError(path, "an EMAN2 .box file records a box size: give it (--box-size-orig-px)")
     atomic_write_text(path, format_box(picks, box_size_orig_px=box_size_orig_px))

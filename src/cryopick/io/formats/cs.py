@@ -10,12 +10,14 @@ from cryopick.picks import Picks
 
 
 def read(path: Path) -> Picks:
+    """Read a cryoSPARC ``.cs`` file."""
     if not path.is_file():
         read_text(path)  # raises the right InputError
     return read_cs(path)
 
 
 def write(path: Path, picks: Picks, *, box_size_orig_px: float | None = None) -> None:
+    """Write a cryoSPARC ``.cs`` file."""
     try:
         with atomic_path(path) as tmp:
             write_cs(tmp, picks)

@@ -11,10 +11,12 @@ from cryopick.picks import Picks
 
 
 def read(path: Path) -> Picks:
+    """Read an EMAN2 ``_info.json`` file."""
     return read_info_json(path, read_plain_text(path))
 
 
 def write(path: Path, picks: Picks, *, box_size_orig_px: float | None = None) -> None:
+    """Write an EMAN2 ``_info.json`` file, keeping its other metadata when it exists."""
     existing = None
     if path.is_file():  # an EMAN2 project's info file: keep its other metadata
         try:

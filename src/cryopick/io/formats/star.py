@@ -1,5 +1,8 @@
-"""RELION STAR files: particles.star (3.0, 3.1 with data_optics, 5), per-micrograph pick files
-and the ``coordinate_files.star`` index, whose listed files are read in turn."""
+"""The RELION STAR coordinate format.
+
+RELION STAR files: particles.star (3.0, 3.1 with data_optics, 5), per-micrograph pick files
+and the ``coordinate_files.star`` index, whose listed files are read in turn.
+"""
 
 from pathlib import Path
 
@@ -10,6 +13,7 @@ from cryopick.picks import Picks
 
 
 def read(path: Path) -> Picks:
+    """Read a RELION STAR file, following a ``coordinate_files.star`` index."""
     from cryopick.io.coordinates import read_picks  # an index lists files of any format
 
     if not path.is_file():
@@ -18,5 +22,6 @@ def read(path: Path) -> Picks:
 
 
 def write(path: Path, picks: Picks, *, box_size_orig_px: float | None = None) -> None:
+    """Write a RELION STAR file."""
     with atomic_path(path) as tmp:
         write_star(tmp, picks)

@@ -9,8 +9,10 @@ from cryopick.picks import Picks
 
 
 def read(path: Path) -> Picks:
+    """Read a Topaz tab-separated coordinate table."""
     return read_table(path, read_plain_text(path), delimiter="\t")
 
 
 def write(path: Path, picks: Picks, *, box_size_orig_px: float | None = None) -> None:
+    """Write a Topaz tab-separated coordinate table."""
     atomic_write_text(path, format_table(picks, delimiter="\t"))
