@@ -22,9 +22,12 @@ class GeneralDetector:
 
 def start_from_general(init: str, detector: GeneralDetector, *, particle_diameter_px: float,
                        config: TrainConfig) -> bool:
-    """``general``: always (warning when the particle is a size it never saw); ``auto``: only when
+    """Whether training starts from the general detector.
+
+    ``general``: always (warning when the particle is a size it never saw); ``auto``: only when
     the particle is a size it was trained at and ``--model``/``--units`` are its own or left to it,
-    since a start at another scale or in another layout is no start at all."""
+    since a start at another scale or in another layout is no start at all.
+    """
     low, high = detector.particle_diameter_px_range
     fits = low <= particle_diameter_px <= high
     if init == INIT_GENERAL:
