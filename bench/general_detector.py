@@ -31,6 +31,7 @@ from cryopick.models import build_model
 from cryopick.train.loop import fit
 from cryopick.train.sampler import CropSampler, LabelledMicrograph
 from cryopick.workflows.modelio import save_picker
+from datasets import link_micrographs
 from measure import machine
 
 #: The particle sizes (working px across) the detector is trained at, and so the ones that
@@ -47,18 +48,6 @@ def downsamplings(diameter_orig_px: float) -> list[int]:
     if not fits:
         return []
     return sorted({min(fits, key=lambda f: abs(diameter_orig_px / f - target)) for target in DIAMETER_TARGETS_PX})
-
-
-def link_train_micrographs(dataset: Path, work: Path) -> Path:
-    lines = (dataset / "particles_train.txt").read_text().splitlines()[1:]
-    names = sorted({line.split("\t")[0] for line in lines if line.strip()})
-    folder = work / "train_micrographs"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        link = folder / f"{name}.mrc"
-        if not link.exists():
-            link.symlink_to((dataset / "micrographs" / f"{name}.mrc").resolve())
-    return folder
 
 
 def labelled_micrographs(dataset: Path, preprocessed: Path) -> list[LabelledMicrograph]:
@@ -89,7 +78,7 @@ def main() -> None:
     for dataset in args.datasets:
         meta = json.loads((dataset / "meta.json").read_text())
         diameter_orig_px = meta["particle_diameter_A"] / meta["pixel_size_A"]
-        raw = link_train_micrographs(dataset, args.work / dataset.name)
+        _, raw = link_micrographs(dataset, args.work / dataset.name, "train")
         for factor in downsamplings(diameter_orig_px):
             preprocessed = args.work / dataset.name / f"ds{factor}"
             if not (preprocessed / "preprocess.json").exists():
