@@ -25,7 +25,7 @@ from cryopick.io._atomic import atomic_write_text
 from cryopick.io.coordinates import coordinate_files, read_picks
 from cryopick.io.manifest import PreprocessManifest, read_manifest
 from cryopick.io.micrographs import read_micrograph
-from cryopick.io.model_files import file_sha256, load_latest_checkpoint, load_model, save_checkpoint
+from cryopick.io.model_files import file_sha256, load_latest_checkpoint, save_checkpoint
 from cryopick.io.pretrained import GENERAL_DETECTOR, packaged_model_dir
 from cryopick.models import PickerNet
 from cryopick.picks import Picks
@@ -141,22 +141,25 @@ def _model_record(config: TrainConfig, manifest: PreprocessManifest, fitted: Fit
     return record
 
 
-def resolve_init(init: str | Path | None, geometry: Geometry, config: TrainConfig) -> tuple[Path | None, str | None]:
-    """``--init`` as a model directory (or none) and the name to record of it."""
+def load_init(init: str | Path | None, geometry: Geometry,
+              config: TrainConfig) -> tuple[PickerNet | None, str | None, str | None]:
+    """``--init`` read once: the start model (or none), the name to record of it, its weights' hash."""
     if init is None or str(init) == INIT_NONE:
-        return None, None
-    if str(init) not in (INIT_AUTO, INIT_GENERAL):
-        return Path(init), str(init)
-    directory = packaged_model_dir(GENERAL_DETECTOR)
-    _, record = load_model(directory)
-    detector = GeneralDetector(architecture=record["architecture"]["name"],
-                               units=int(record["architecture"]["options"]["units"]),
-                               particle_diameter_px_range=tuple(record["general"]["particle_diameter_px_range"]))
-    if not start_from_general(str(init), detector, particle_diameter_px=2 * geometry.particle_radius_px,
-                              config=config):
-        return None, None
-    log.info("starting from the general detector (--init none: from scratch)")
-    return directory, GENERAL_DETECTOR
+        return None, None, None
+    general = str(init) in (INIT_AUTO, INIT_GENERAL)
+    model, record, init_geometry = load_picker(packaged_model_dir(GENERAL_DETECTOR) if general else Path(init))
+    if general:
+        detector = GeneralDetector(architecture=model.name, units=int(model.options["units"]),
+                                   particle_diameter_px_range=tuple(record["general"]["particle_diameter_px_range"]))
+        if not start_from_general(str(init), detector, particle_diameter_px=2 * geometry.particle_radius_px,
+                                  config=config):
+            return None, None, None
+        log.info("starting from the general detector (--init none: from scratch)")
+    elif not sizes_agree(init_geometry.working_pixel_size_A, geometry.working_pixel_size_A):
+        log.warning("the --init model works at %.3g A/px, these micrographs at %.3g A/px: its features are "
+                    "at another scale (preprocess with a matching --downsample to use them fully)",
+                    init_geometry.working_pixel_size_A, geometry.working_pixel_size_A)
+    return model, GENERAL_DETECTOR if general else str(init), record.get("weights_sha256")
 
 
 def run_train(
@@ -183,17 +186,7 @@ def run_train(
     """
     manifest = read_manifest(preprocessed_dir)
     geometry = manifest.geometry
-    init = None
-    init_weights_sha256 = None
-    init_dir, init_name = resolve_init(init_model, geometry, config)
-    if init_dir is not None:
-        init, init_record, init_geometry = load_picker(init_dir)
-        init_weights_sha256 = init_record.get("weights_sha256")
-        if "general" not in init_record and not sizes_agree(init_geometry.working_pixel_size_A,
-                                                            geometry.working_pixel_size_A):
-            log.warning("the --init model works at %.3g A/px, these micrographs at %.3g A/px: its features are "
-                        "at another scale (preprocess with a matching --downsample to use them fully)",
-                        init_geometry.working_pixel_size_A, geometry.working_pixel_size_A)
+    init, init_name, init_weights_sha256 = load_init(init_model, geometry, config)
     # recorded as used, so the model and the resume identity say which rate it was
     config = replace(config, learning_rate=config.resolved_learning_rate(from_init=init is not None))
     label_files, all_labels = _read_labels(particles_paths, particles_format, manifest, preprocessed_dir)
