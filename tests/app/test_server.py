@@ -1,5 +1,6 @@
 """The app's API: every refused request gets a 4xx with a clear message and changes nothing."""
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -24,13 +25,27 @@ def project_dir(tmp_path: Path) -> Path:
     return tmp_path / "project"
 
 
-@pytest.fixture
-def client(app_data: Path, project_dir: Path):
+@contextlib.contextmanager
+def app_client(app_data: Path, project_dir: Path):
     config = AppConfig(max_body_bytes=4096, epochs=1, steps_per_epoch=2)
     project = Project(app_data / "work", project_dir)
-    app = create_app(project, Trainer(project, config), config, token=TOKEN)
-    with serving(app) as port:
+    with serving(create_app(project, Trainer(project, config), config, token=TOKEN)) as port:
         yield Client(port, {TOKEN_HEADER: TOKEN})
+
+
+@pytest.fixture
+def client(app_data: Path, project_dir: Path):
+    """A fresh project's app."""
+    with app_client(app_data, project_dir) as fresh:
+        yield fresh
+
+
+@pytest.fixture(scope="module")
+def shared(app_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One app for the tests of refused requests, which change nothing (each checks that)."""
+    project_dir = tmp_path_factory.mktemp("shared") / "project"
+    with app_client(app_data, project_dir) as client:
+        yield client, project_dir
 
 
 def snapshot(directory: Path) -> dict[str, str]:
@@ -71,9 +86,10 @@ def test_a_label_round_trips_in_original_pixels(client: Client, project_dir: Pat
     ({}, "?token=not-the-token", 403, "wrong token"),
     ({}, "?token=", 401, "missing token"),
 ])
-def test_every_request_needs_the_token(client: Client, project_dir: Path, headers: dict[str, str], query: str,
+def test_every_request_needs_the_token(shared: tuple[Client, Path], headers: dict[str, str], query: str,
                                        status: int, match: str) -> None:
-    client.headers.pop(TOKEN_HEADER)
+    client, project_dir = shared
+    client = Client(client.port, {})
     for method, url, body in [("GET", "/", None), ("GET", "/api/state", None),
                               ("GET", "/api/micrographs/mic00/image", None), ("GET", "/no/such/route", None),
                               ("POST", "/api/micrographs/mic00/labels", {"x_orig_px": 10, "y_orig_px": 10}),
@@ -92,7 +108,8 @@ def test_every_request_needs_the_token(client: Client, project_dir: Path, header
     ("/api/micrographs/%2Fetc%2Fpasswd", "no such page or API route"),
     ("/static/../../../etc/passwd", "no such page or API route"),
 ])
-def test_only_the_given_micrographs_are_served(client: Client, project_dir: Path, url: str, match: str) -> None:
+def test_only_the_given_micrographs_are_served(shared: tuple[Client, Path], url: str, match: str) -> None:
+    client, project_dir = shared
     refused(client, project_dir, "GET", url, 404, match)
 
 
@@ -106,8 +123,9 @@ def test_only_the_given_micrographs_are_served(client: Client, project_dir: Path
     ({"x_orig_px": 12, "y_orig_px": 256}, 400, "lies outside micrograph 'mic00'"),
     ({"x_orig_px": 1e300, "y_orig_px": 30}, 400, "lies outside"),
 ])
-def test_bad_coordinates_are_refused(client: Client, project_dir: Path, body: dict, status: int,
+def test_bad_coordinates_are_refused(shared: tuple[Client, Path], body: dict, status: int,
                                      match: str) -> None:
+    client, project_dir = shared
     for action in ("labels", "labels/remove", "picks/accept", "picks/reject"):
         refused(client, project_dir, "POST", f"/api/micrographs/mic00/{action}", status, match, json=body)
 
@@ -120,11 +138,13 @@ def test_bad_coordinates_are_refused(client: Client, project_dir: Path, body: di
     (b"[1, 2]", "must be a JSON object"),
     (b"\xff\xfe", "not JSON"),
 ])
-def test_malformed_bodies_are_refused(client: Client, project_dir: Path, content: bytes, match: str) -> None:
+def test_malformed_bodies_are_refused(shared: tuple[Client, Path], content: bytes, match: str) -> None:
+    client, project_dir = shared
     refused(client, project_dir, "POST", "/api/micrographs/mic00/labels", 400, match, content=content)
 
 
-def test_oversized_bodies_are_refused_before_they_are_read(client: Client, project_dir: Path) -> None:
+def test_oversized_bodies_are_refused_before_they_are_read(shared: tuple[Client, Path]) -> None:
+    client, project_dir = shared
     big = json.dumps({"x_orig_px": 1, "y_orig_px": 1, "padding": "x" * 10_000}).encode()
     refused(client, project_dir, "POST", "/api/micrographs/mic00/labels", 413, "at most 4096 bytes", content=big)
     # without a length up front (chunked): cut off once it passes the limit
