@@ -13,6 +13,7 @@ import logging
 import math
 import secrets
 import socket
+import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -32,6 +33,7 @@ from cryopick.app.project import Project, RequestError
 from cryopick.app.ranking import rank_micrographs
 from cryopick.app.training import Trainer
 from cryopick.config import AppConfig
+from cryopick.errors import CryopickError
 from cryopick.extract.rescale import to_original_px
 from cryopick.io.micrographs import read_micrograph
 from cryopick.preprocess.fourier import downsampled_shape
@@ -150,6 +152,7 @@ class AppRoutes:
         self.expected_particles_per_micrograph = config.expected_particles_per_micrograph
         self.page = _page()
         self._images: OrderedDict[str, bytes] = OrderedDict()
+        self._images_lock = threading.Lock()
 
     # ---- what the page reads -----------------------------------------------------------------
 
@@ -184,18 +187,28 @@ class AppRoutes:
     def image(self, name: str) -> bytes:
         """The micrograph's display image as WebP, rendered once and kept while recently used."""
         name = self.project.check_name(name)
-        if name in self._images:
-            self._images.move_to_end(name)
-            return self._images[name]
+        with self._images_lock:
+            if name in self._images:
+                self._images.move_to_end(name)
+                return self._images[name]
         record = self.project.manifest.micrographs[name]
         working = read_micrograph(self.project.micrographs_dir / record.file).array
         factor = view_factor(record.shape_px, view_max_px=self.config.view_max_px)
         data = encode_webp(display_image(working, factor=factor,
                                          particle_radius_px=self.project.geometry.particle_radius_px))
-        self._images[name] = data
-        while len(self._images) > IMAGE_CACHE_SIZE:
-            self._images.popitem(last=False)
+        with self._images_lock:
+            self._images[name] = data
+            while len(self._images) > IMAGE_CACHE_SIZE:
+                self._images.popitem(last=False)
         return data
+
+    def render_ahead(self, count: int) -> None:
+        """Render the first ``count`` micrographs' images (a background thread at the start)."""
+        for name in self.project.names[:count]:
+            try:
+                self.image(name)
+            except CryopickError as exc:  # the page will say so when it asks for this one
+                log.warning("cannot show %s: %s", name, exc)
 
     def suggestions(self) -> list[dict[str, Any]]:
         """The micrographs in "Which next?" order."""
@@ -313,6 +326,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(project: Project, trainer: Trainer, config: AppConfig, *, token: str) -> ASGIApp:
     """The app: its routes over ``project``, behind the token gate."""
     routes = AppRoutes(project, trainer, config)
+    # the first micrographs open at once (the page then prefetches each next one as it goes)
+    threading.Thread(target=routes.render_ahead, args=(IMAGE_CACHE_SIZE // 4,), name="cryopick-app-images",
+                     daemon=True).start()
     handlers: list[tuple[str, Callable[[Request], Awaitable[Response]], list[str]]] = [
         ("/", routes.index, ["GET"]),
         ("/api/state", routes.get_state, ["GET"]),
