@@ -80,7 +80,8 @@ class Trainer:
         self.config = config
         self.command = command
         self._lock = threading.Lock()
-        self._status = TrainingStatus()
+        self._status = TrainingStatus() if project.picks_round is None else TrainingStatus(
+            round=project.picks_round, message=f"picks of round {project.picks_round} (restored)")
         self._thread: threading.Thread | None = None
 
     def status(self) -> dict[str, Any]:

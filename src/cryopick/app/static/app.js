@@ -120,9 +120,9 @@ function circle(cls, x, y, radius, extra) {
 }
 
 function scoreColour(score) {
-  // blue (uncertain, near the threshold) to yellow (sure), over four log-odds units
+  // violet (near the threshold) through red to yellow (four log-odds units above): never the labels' green
   const t = Math.max(0, Math.min(1, (score - app.threshold) / 4));
-  return `hsl(${200 - 150 * t}, 100%, 60%)`;
+  return `hsl(${(280 + 130 * t) % 360}, 100%, 62%)`;
 }
 
 function shownPicks() {
@@ -290,7 +290,7 @@ function renderTraining(status) {
   $("train-progress").value = status.progress;
   const elapsed = status.state === "running" && status.elapsed_s !== undefined ? ` (${status.elapsed_s} s)` : "";
   const took = status.state === "done" && status.seconds !== null ? ` in ${status.seconds} s` : "";
-  box.textContent = status.state === "idle" ? "no training yet" : `${status.message}${elapsed}${took}`;
+  box.textContent = status.state === "idle" && !status.message ? "no training yet" : `${status.message}${elapsed}${took}`;
   $("train").disabled = status.state === "running";
 }
 
