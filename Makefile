@@ -31,6 +31,7 @@ demo: $(STAMP)
 	@echo "picks (RELION STAR, original pixels): $(DEMO)/picks.star"
 	@echo "metrics: $(DEMO)/evaluation/metrics.json   PR curve: $(DEMO)/evaluation/pr_curve.png"
 	@echo "report (open in a browser): $(DEMO)/report.html"
+	@echo "label, review and retrain in the browser: $(BIN)/cryopick app --micrographs $(DEMO)/preprocessed --model $(DEMO)/model --epochs 2 -o $(DEMO)/app"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -365,3 +365,38 @@ class ReportConfig:
             raise ConfigError(f"max micrographs must be >= 0, got {self.max_micrographs}")
         if self.thumbnail_px < 64:
             raise ConfigError(f"thumbnail size must be >= 64 px, got {self.thumbnail_px}")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Settings of ``app``: where it listens, and what its "Train" button runs.
+
+    Training uses :class:`TrainConfig`'s defaults except for the budget (``epochs`` x
+    ``steps_per_epoch``), which the command line may shorten, and the expected count, which a
+    model may record or the page asks for.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: a free port
+    expected_particles_per_micrograph: float | None = None  # None: from --model, else asked on the page
+    epochs: int = TrainConfig.epochs
+    steps_per_epoch: int = TrainConfig.steps_per_epoch
+    init: str = "auto"  # as `train --init`
+    device: str = "auto"
+    max_body_bytes: int = 64 * 1024  # a request body larger than this is refused (413)
+    view_max_px: int = 2048  # longest side of the image sent to the page; larger working images are cropped
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ConfigError("host must not be empty")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be 0 (a free one) or 1-65535, got {self.port}")
+        if self.expected_particles_per_micrograph is not None:
+            _positive("expected_particles_per_micrograph", self.expected_particles_per_micrograph)
+        for name in ("epochs", "steps_per_epoch"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_body_bytes < 1024:
+            raise ConfigError(f"max_body_bytes must be >= 1024, got {self.max_body_bytes}")
+        if self.view_max_px < 256:
+            raise ConfigError(f"view_max_px must be >= 256, got {self.view_max_px}")

@@ -11,6 +11,10 @@ Example usage (the whole pipeline):
   cryopick threshold --picks picks.star --threshold 0 -o picks_t0.star
   cryopick particles --picks picks_t0.star --micrographs raw/ --box-size-orig-px 256 -o stack/
 
+Label, review and retrain in the browser (labels saved as RELION manual-pick files):
+
+  cryopick app --micrographs work/ -n 150 -o project/
+
 With no labels at all, a Topaz general detector (from an installed topaz-em, read without
 running it) picks, or starts training:
 
@@ -36,6 +40,7 @@ from types import ModuleType
 
 from cryopick import __version__
 from cryopick.cli import (
+    app,
     convert,
     evaluate,
     extract,
@@ -63,6 +68,7 @@ COMMANDS: dict[str, ModuleType] = {
     "report": report,
     "simulate": simulate,
     "import-model": import_model,
+    "app": app,
 }
 
 

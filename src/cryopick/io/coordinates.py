@@ -104,10 +104,7 @@ def write_picks_per_micrograph(
                                     "not one per micrograph")
     written = []
     for name in micrographs:
-        if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
-            raise InputError(directory, f"micrograph name {name!r} is not a plain file name; refusing to "
-                                        "write outside the output directory")
-        target = directory / PER_MICROGRAPH_NAME[fmt].format(name)
+        target = directory / PER_MICROGRAPH_NAME[fmt].format(_plain_name(directory, name))
         one = picks.for_micrograph(name)
         if fmt == "star":
             with atomic_path(target) as tmp:
@@ -122,6 +119,42 @@ def write_picks_per_micrograph(
             write_index_star(tmp, micrograph_paths, [str(p) for p in written])
         written.append(index)
     return written
+
+
+#: RELION's Manual Picking job's per-micrograph file name ("{}" the micrograph's name)
+MANUALPICK_NAME = "{}_manualpick.star"
+
+
+def _plain_name(directory: Path, name: str) -> str:
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise InputError(directory, f"micrograph name {name!r} is not a plain file name; refusing to "
+                                    "write outside the output directory")
+    return name
+
+
+def write_manualpick(directory: str | Path, name: str, picks: Picks) -> Path:
+    """One micrograph's hand-made labels as RELION's ``<name>_manualpick.star``, atomically.
+
+    Written even when empty, so that removing a micrograph's last label is saved too.
+    """
+    directory = Path(directory)
+    target = directory / MANUALPICK_NAME.format(_plain_name(directory, name))
+    with atomic_path(target) as tmp:
+        write_autopick_star(tmp, picks)
+    return target
+
+
+def write_coordinate_index(directory: str | Path, files: dict[str, tuple[str, Path]]) -> Path:
+    """RELION's ``coordinate_files.star`` in ``directory``, atomically.
+
+    ``files`` maps each micrograph's name to its path as RELION knows it and its coordinate
+    file, as RELION 4/5's Extract and Import jobs read them.
+    """
+    index = Path(directory) / INDEX_NAME
+    names = sorted(files)
+    with atomic_path(index) as tmp:
+        write_index_star(tmp, [files[n][0] for n in names], [str(files[n][1]) for n in names])
+    return index
 
 
 def write_coordinates(
