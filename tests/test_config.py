@@ -1,6 +1,6 @@
 import pytest
 
-from cryopick.config import TrainConfig, TuningConfig, resolve_autoencoder_weight
+from cryopick.config import SimulateConfig, TrainConfig, TuningConfig, resolve_autoencoder_weight
 from cryopick.errors import ConfigError
 
 
@@ -19,3 +19,13 @@ def test_bad_autoencoder_weights_are_refused(weight: object) -> None:
         TrainConfig(expected_particles_per_micrograph=5, autoencoder_weight=weight)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="autoencoder weight"):
         TuningConfig(k_fold=3, expected_particles_per_micrograph=(5.0,), autoencoder_weight=(weight,))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"size_px": 63}, "too small"), ({"num_micrographs": 0}, "at least one micrograph"),
+    ({"particles_per_micrograph": 0}, "one particle"), ({"snr": 0.0}, "snr"),
+    ({"pixel_size_A": float("nan")}, "pixel_size_A"), ({"test_fraction": 1.0}, "test fraction"),
+])
+def test_bad_simulate_settings_are_refused(changes: dict[str, float], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        SimulateConfig(**changes)  # type: ignore[arg-type]

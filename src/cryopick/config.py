@@ -400,3 +400,27 @@ class AppConfig:
             raise ConfigError(f"max_body_bytes must be >= 1024, got {self.max_body_bytes}")
         if self.view_max_px < 256:
             raise ConfigError(f"view_max_px must be >= 256, got {self.view_max_px}")
+
+
+@dataclass(frozen=True)
+class SimulateConfig:
+    """Settings of ``simulate``: how many synthetic micrographs, their particles, noise and split."""
+
+    num_micrographs: int = 8
+    size_px: int = 768  # each (square) micrograph's edge
+    pixel_size_A: float = 2.0
+    particle_diameter_A: float = 96.0
+    particles_per_micrograph: int = 60
+    snr: float = 0.2  # particle signal variance over noise variance
+    test_fraction: float = 0.25  # share of micrographs in particles_test.txt
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.num_micrographs < 1 or self.particles_per_micrograph < 1:
+            raise ConfigError("a synthetic dataset needs at least one micrograph and one particle on each")
+        if self.size_px < 64:
+            raise ConfigError(f"--size-px {self.size_px} is too small; use >= 64")
+        for name in ("pixel_size_A", "particle_diameter_A", "snr"):
+            _positive(name, getattr(self, name))
+        if not 0 <= self.test_fraction < 1:
+            raise ConfigError(f"test fraction must be in [0, 1), got {self.test_fraction}")

@@ -19,6 +19,7 @@ from cryopick.config import (
     ParticlesConfig,
     PreprocessConfig,
     ReportConfig,
+    SimulateConfig,
     TrainConfig,
 )
 from cryopick.io.formats import FORMATS
@@ -46,6 +47,10 @@ CASES = {
         "spherical_aberration_mm": "spherical_aberration_mm", "amplitude_contrast": "amplitude_contrast"}),
     "report": (["--picks", "p", "--micrographs", "m", "-o", "r.html"], ReportConfig, {
         "threshold": "threshold", "max_micrographs": "max_micrographs", "thumbnail_px": "thumbnail_px"}),
+    "simulate": (["-o", "d"], SimulateConfig, {
+        "num_micrographs": "num_micrographs", "size_px": "size_px", "pixel_size_A": "pixel_size_A",
+        "particle_diameter_A": "particle_diameter_A", "particles_per_micrograph": "particles_per_micrograph",
+        "snr": "snr", "test_fraction": "test_fraction", "seed": "seed"}),
 }
 
 
@@ -91,3 +96,11 @@ def test_help_loads_no_torch() -> None:
             "for command in ('train', 'extract', 'convert'):\n    try:\n        main([command, '--help'])\n"
             "    except SystemExit:\n        pass\nassert 'torch' not in sys.modules, 'torch was imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_simulate_refuses_a_micrograph_too_small_in_one_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cryopick.cli.main import main
+
+    assert main(["simulate", "-o", str(tmp_path / "sim"), "--size-px", "63", "-q"]) == 2
+    assert "--size-px 63 is too small; use >= 64" in capsys.readouterr().err
+    assert not (tmp_path / "sim").exists()

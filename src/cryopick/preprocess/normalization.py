@@ -4,6 +4,7 @@ How a dataset's micrographs were normalised, as recorded in preprocess.json and 
 and that normalisation applied to one more micrograph (extraction of raw micrographs).
 """
 
+import logging
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,16 @@ import numpy.typing as npt
 
 from cryopick.config import NORMALIZATIONS
 from cryopick.preprocess.fourier import fourier_crop
-from cryopick.preprocess.gmm import GmmParams, fit_image_scale, normalize_affine, normalize_gmm, sample_pixels
+from cryopick.preprocess.gmm import (
+    GmmParams,
+    fit_image_scale,
+    fit_scaled_gmm,
+    normalize_affine,
+    normalize_gmm,
+    sample_pixels,
+)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,3 +94,41 @@ def prepare_micrograph(image_orig_px: npt.NDArray[np.float32], *, downsample_fac
     small = fourier_crop(image_orig_px, downsample_factor)
     image, _, _ = normalize_micrograph(small, normalization, seed=zlib.crc32(small.tobytes()), samples=20_000)
     return image
+
+
+def pixel_sample(image_orig_px: npt.NDArray[np.float32], *, downsample_factor: int, method: str, n_samples: int,
+                 seed: int, name: str) -> npt.NDArray[np.float64]:
+    """Pixels of a downsampled micrograph to fit the dataset's mixture on (none for ``affine``).
+
+    Seeded by the micrograph's name, so the sample is the same in any order or process.
+    """
+    small = fourier_crop(image_orig_px, downsample_factor)
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    return sample_pixels(small, n_samples, rng) if method == "gmm" else np.zeros(0)
+
+
+def fit_normalization(method: str, samples: list[npt.NDArray[np.floating]]) -> tuple[Normalization, list[float]]:
+    """The dataset's normalisation and each micrograph's scale under it, from their pixel samples.
+
+    ``gmm``: the scaled mixture fitted over every micrograph's sample; ``affine``: nothing to fit
+    (scale 1: each micrograph is brought to mean 0, sd 1 on its own when written).
+    """
+    if method != "gmm":
+        return Normalization("affine"), [1.0] * len(samples)
+    fit = fit_scaled_gmm(samples)
+    d = fit.params.dominant
+    log.info("mixture fitted in %d EM iterations: dominant component mean %.4g sd %.4g, weight %.3f",
+             fit.iterations, fit.params.mean[d], fit.params.std[d], fit.params.weight[d])
+    return Normalization("gmm", fit.params, fit.iterations), [float(s) for s in fit.scales]
+
+
+def downsample_and_normalize(image_orig_px: npt.NDArray[np.float32], *, downsample_factor: int,
+                             normalization: Normalization,
+                             scale: float) -> tuple[npt.NDArray[np.float32], float, float]:
+    """A micrograph of the dataset downsampled and normalised at its fitted ``scale``: (image, scale, offset)."""
+    small = fourier_crop(image_orig_px, downsample_factor)
+    if normalization.gmm is not None:
+        image, offset = normalize_gmm(small, normalization.gmm, scale), 0.0
+    else:
+        image, offset, scale = normalize_affine(small)
+    return image, scale, offset

@@ -96,6 +96,15 @@ def display_range(image: npt.NDArray[np.float32]) -> tuple[float, float]:
     return float(low), float(high if high > low else low + 1)
 
 
+def score_display_range(scores: npt.NDArray[np.float64], threshold: float) -> tuple[float, float]:
+    """Scores to colour picks by: the lowest drawn (at or above ``threshold``) to their 99th percentile."""
+    finite = scores[np.isfinite(scores) & (scores >= threshold)]
+    if not len(finite):
+        return threshold, threshold + 1
+    low, high = float(np.min(finite)), float(np.percentile(finite, 99))
+    return low, high if high > low else low + 1
+
+
 def thumbnail(image: npt.NDArray[np.float32], *, x_px: npt.NDArray[np.float64], y_px: npt.NDArray[np.float64],
               scores: npt.NDArray[np.float64], radius_px: float, score_range: tuple[float, float],
               reference_xy_px: npt.NDArray[np.float64] | None = None) -> bytes:

@@ -7,6 +7,18 @@ files beside it, and can be mailed or archived as one file.
 import base64
 import html
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+
+def spread(items: list[T], count: int) -> list[T]:
+    """``count`` items evenly spaced through the list (the whole session, not its first minutes)."""
+    if len(items) <= count:
+        return items
+    return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
 
 
 @dataclass(frozen=True)

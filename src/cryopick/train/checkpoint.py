@@ -4,13 +4,47 @@ A :class:`TrainingState` as flat arrays plus a JSON-able record, and back: the t
 of an epoch checkpoint, so that ``io`` stores it without knowing what training keeps.
 """
 
+import logging
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from cryopick.config import TrainConfig, TuningConfig
+from cryopick.errors import ConfigError
 from cryopick.train.loop import EpochRecord, TrainingState
+
+log = logging.getLogger(__name__)
+
+
+def run_identity(config: TrainConfig, *, particles_sha256: list[str], manifest_sha256: str,
+                 init_weights_sha256: str | None, tuning: TuningConfig | None) -> dict[str, Any]:
+    """What a run was made from: a checkpoint or tuning table is reused only by a run of the same.
+
+    The inputs' hashes and every setting but the device (resuming on another device is fine).
+    """
+    config_record = asdict(config)
+    config_record.pop("device")
+    identity: dict[str, Any] = {"config": config_record, "particles_sha256": particles_sha256,
+                                "manifest_sha256": manifest_sha256, "init_weights_sha256": init_weights_sha256}
+    if tuning is not None:
+        identity["tuning"] = asdict(tuning)
+    return identity
+
+
+def resume_from(found: tuple[dict[str, np.ndarray], dict[str, Any]] | None, identity: dict[str, Any], *,
+                checkpoint_dir: Path) -> TrainingState | None:
+    """The state to resume: the newest checkpoint ``found``, refused unless made by a run of ``identity``."""
+    if found is None:
+        log.warning("--resume: no checkpoint in %s, starting from the beginning", checkpoint_dir)
+        return None
+    tensors, checkpoint_record = found
+    if checkpoint_record.get("identity") != identity:
+        raise ConfigError(f"--resume: the checkpoint in {checkpoint_dir} was made from other inputs or "
+                          "settings; rerun without --resume to start afresh")
+    return state_from_bundle(tensors, checkpoint_record)
 
 
 def state_to_bundle(state: TrainingState, identity: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

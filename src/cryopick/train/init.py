@@ -2,13 +2,20 @@
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from cryopick.config import TrainConfig
+from cryopick.config import Geometry, TrainConfig, sizes_agree
+from cryopick.models import PickerNet
 
 log = logging.getLogger(__name__)
 
 #: ``--init`` keywords (anything else is a model directory).
 INIT_AUTO, INIT_GENERAL, INIT_NONE = "auto", "general", "none"
+
+
+def names_general(init: str) -> bool:
+    """Whether ``--init`` names the packaged general detector (``auto`` may then decline it)."""
+    return init in (INIT_AUTO, INIT_GENERAL)
 
 
 @dataclass(frozen=True)
@@ -45,4 +52,25 @@ def start_from_general(init: str, detector: GeneralDetector, *, particle_diamete
         log.info("the particle is %.1f working px across, outside the %g-%g px the general detector was "
                  "trained at: training from scratch", particle_diameter_px, low, high)
         return False
+    return True
+
+
+def starts_from(init: str, model: PickerNet, record: dict[str, Any], init_geometry: Geometry, *,
+                geometry: Geometry, config: TrainConfig) -> bool:
+    """Whether training starts from the model ``--init`` loaded (``record``: its model.json).
+
+    The general detector as :func:`start_from_general` decides from its record; a model
+    directory always, warning when it works at another pixel size than these micrographs.
+    """
+    if names_general(init):
+        detector = GeneralDetector(architecture=model.name, units=int(model.options["units"]),
+                                   particle_diameter_px_range=tuple(record["general"]["particle_diameter_px_range"]))
+        if not start_from_general(init, detector, particle_diameter_px=2 * geometry.particle_radius_px,
+                                  config=config):
+            return False
+        log.info("starting from the general detector (--init none: from scratch)")
+    elif not sizes_agree(init_geometry.working_pixel_size_A, geometry.working_pixel_size_A):
+        log.warning("the --init model works at %.3g A/px, these micrographs at %.3g A/px: its features are "
+                    "at another scale (preprocess with a matching --downsample to use them fully)",
+                    init_geometry.working_pixel_size_A, geometry.working_pixel_size_A)
     return True

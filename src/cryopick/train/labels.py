@@ -9,9 +9,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from cryopick.errors import InputError
+from cryopick.extract.rescale import to_working_px
 from cryopick.picks import Picks
+from cryopick.train.sampler import LabelledMicrograph
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,17 @@ def check_labels(picks: Picks, shapes_orig_px: Mapping[str, tuple[int, int]], *,
         if not (0 <= x <= cols - 1 and 0 <= y <= rows - 1):
             raise InputError(source, f"particle at ({x:g}, {y:g}) lies outside micrograph {name!r} "
                                      f"({cols} x {rows} px)", line=picks.line_of(row))
+
+
+def combine_labels(parts: list[Picks], files: list[Path], shapes_orig_px: Mapping[str, tuple[int, int]], *,
+                   where: str) -> Picks:
+    """Every label file's picks (``parts``, read from ``files``), checked, as one table without duplicates."""
+    for part in parts:
+        check_labels(part, shapes_orig_px, where=where)
+    if not sum(len(part) for part in parts):
+        raise InputError(files[0], "contains no particles" if len(files) == 1
+                         else f"none of these {len(files)} files contains a particle")
+    return drop_duplicate_labels(parts[0] if len(parts) == 1 else Picks.concatenate(parts))
 
 
 def drop_duplicate_labels(picks: Picks) -> Picks:
@@ -67,3 +81,23 @@ def split_micrographs(names: list[str], fraction: float, seed: int) -> tuple[lis
     validation = sorted(names[i] for i in order[:n_validation])
     train = sorted(names[i] for i in order[n_validation:])
     return train, validation
+
+
+def labelled_micrograph(image: npt.NDArray[np.float32], labels: Picks, *, downsample_factor: int) -> LabelledMicrograph:
+    """A preprocessed micrograph with its labels (in original pixels) brought to its working pixels."""
+    centres = np.stack([
+        to_working_px(labels.y_orig_px, downsample_factor=downsample_factor),
+        to_working_px(labels.x_orig_px, downsample_factor=downsample_factor),
+    ], axis=1)
+    return LabelledMicrograph(image, centres)
+
+
+def training_sets(micrographs: dict[str, LabelledMicrograph], train_names: list[str], validation_names: list[str],
+                  *, source: Path) -> tuple[list[LabelledMicrograph], list[LabelledMicrograph]]:
+    """The training and held-out micrographs; refused (naming ``source``) when none left trains on a label."""
+    train_set = [micrographs[n] for n in train_names]
+    validation_set = [micrographs[n] for n in validation_names]
+    if not sum(len(m.centres_px) for m in train_set):
+        raise InputError(source, "after subsampling, no labelled particle lies on a training "
+                                 "micrograph: label more, or lower --validation-fraction")
+    return train_set, validation_set

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from cryopick.config import Geometry, TrainConfig
@@ -94,3 +95,21 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
             decoder=decoder, autoencoder_weight=autoencoder_weight,
         )
         return FittedPicker(model, result, pi, pi_u, autoencoder_weight)
+
+
+def fit_kept_picker(config: TrainConfig, train_set: list[LabelledMicrograph],
+                    validation_set: list[LabelledMicrograph], *, n_labeled: int, geometry: Geometry,
+                    device: torch.device, quiet: bool, resume: TrainingState | None = None,
+                    on_epoch_end: Callable[[TrainingState], None] | None = None,
+                    init: PickerNet | None = None) -> FittedPicker:
+    """:func:`fit_picker` for the model a run keeps: a diverged fit is refused, advising a lower learning rate."""
+    try:
+        fitted = fit_picker(config, train_set, validation_set, n_labeled=n_labeled, geometry=geometry,
+                            device=device, quiet=quiet, resume=resume, on_epoch_end=on_epoch_end, init=init)
+    except FloatingPointError as diverged:
+        raise ConfigError(f"{diverged}: the learning rate {config.learning_rate:g} is too high for these data; "
+                          "lower --learning-rate") from None
+    history = fitted.result.history
+    if history and not np.isfinite(history[-1].loss):
+        raise ConfigError("training diverged; lower --learning-rate")
+    return fitted

@@ -122,6 +122,13 @@ def tune(config: TrainConfig, tuning: TuningConfig, micrographs: dict[str, Label
     return {"k_fold": tuning.k_fold, "rows": rows, "chosen": chosen, "distinguishable": distinguishable}
 
 
+def with_chosen(config: TrainConfig, record: dict[str, Any]) -> TrainConfig:
+    """``config`` with the setting that a :func:`tune` record chose."""
+    best = record["chosen"]
+    return replace(config, expected_particles_per_micrograph=best["expected_particles_per_micrograph"],
+                   autoencoder_weight=best["autoencoder_weight"])
+
+
 def tuning_csv(rows: list[dict[str, Any]], chosen: dict[str, Any], k_fold: int) -> str:
     """The table as CSV text (tuning.csv), one column per fold."""
     def number(value: float | None) -> str:

@@ -1,13 +1,11 @@
 """A model ready to pick, in this process or on Dask.
 
-:class:`Extractor` holds the per-micrograph job, the micrograph read and prepared at the
-model's scale, its picks kept in a result store, in this process (see
-``cryopick.extract.runtime``) or as Dask tasks; ``run_extract`` and ``run_extract_watch`` drive it.
+:class:`Extractor` holds the model and the per-micrograph job (``cryopick.extract.job``), reads
+each micrograph and keeps its picks in a result store, picking in this process or as Dask tasks;
+``run_extract`` and ``run_extract_watch`` drive it.
 """
 
-import dataclasses
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +14,16 @@ import numpy.typing as npt
 import torch
 
 from cryopick.cluster import ClusterConfig, dask_client, map_on_cluster
-from cryopick.config import ExtractConfig, Geometry, sizes_agree
+from cryopick.config import ExtractConfig, Geometry
 from cryopick.device import resolve_device
 from cryopick.errors import InputError
-from cryopick.extract.picking import peaks_orig_px
-from cryopick.extract.runtime import run_batched, run_on_cpu_threads, worker_model
-from cryopick.extract.scoring import score_micrographs
+from cryopick.extract.job import ExtractJob, pick_batched, pick_image, pick_locally, picks_settings, prepared_image
+from cryopick.extract.runtime import worker_model
 from cryopick.io.manifest import manifest_path
 from cryopick.io.micrographs import read_micrograph
 from cryopick.io.model_files import CONFIG_NAME, load_model, model_files
 from cryopick.io.results import ResultStore, fingerprint
-from cryopick.models import PickerNet
 from cryopick.picks import Picks
-from cryopick.preprocess.normalization import Normalization, prepare_micrograph
 from cryopick.workflows.modelio import build_picker, recorded_normalization
 from cryopick.workflows.sources import (
     MicrographSource,
@@ -37,18 +32,6 @@ from cryopick.workflows.sources import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ExtractJob:
-    """What every micrograph's task needs besides the model: sent to each Dask worker once."""
-
-    config: ExtractConfig
-    geometry: Geometry
-    normalization: Normalization
-    nms_radius_px: float
-    settings: str  # fingerprint of the model's weights and every setting that changes the picks
-    results_dir: Path
 
 
 def check_geometry(sources: MicrographSources, geometry: Geometry, model_dir: Path) -> None:
@@ -68,44 +51,14 @@ def working_image(source: MicrographSource, job: ExtractJob) -> npt.NDArray[np.f
     micrograph = read_micrograph(source.path)
     if source.preprocessed:
         return micrograph.array
-    size = job.config.pixel_size_A or micrograph.pixel_size_A
-    expected = job.geometry.pixel_size_A
-    # picking at another scale than the model learnt finds nothing useful: refuse, never guess
-    if size is None:
-        raise InputError(source.path, f"records no pixel size; the model was trained at {expected:.4g} A/px: "
-                                      "give --pixel-size-A if that is this micrograph's")
-    if not sizes_agree(size, expected):
-        given = "given with --pixel-size-A" if job.config.pixel_size_A else "in its header"
-        raise InputError(source.path, f"pixel size {size:.4g} A ({given}), but the model was trained at "
-                                      f"{expected:.4g} A/px: preprocess these micrographs with their own pixel size "
-                                      "and train a model on them, or resample them to the model's")
-    return prepare_micrograph(micrograph.array, downsample_factor=job.geometry.downsample_factor,
-                              normalization=job.normalization)
-
-
-def _picks_of(score_map: npt.NDArray[np.float32], job: ExtractJob) -> dict[str, npt.NDArray[np.float64]]:
-    return peaks_orig_px(score_map, score_stride_px=job.config.score_stride_px, nms_radius_px=job.nms_radius_px,
-                         threshold=job.config.threshold, downsample_factor=job.geometry.downsample_factor)
-
-
-def pick_one(model: PickerNet, source: MicrographSource, job: ExtractJob) -> dict[str, npt.NDArray[np.float64]]:
-    """Pick one micrograph on the CPU in one thread, so scores never depend on core count.
-
-    One micrograph on the CPU, in one thread. Parallelism comes from running several at once
-    (threads here, processes on Dask), never from splitting one convolution: its arithmetic, and so
-    every score, is then the same however many cores or workers a run has.
-    """
-    image = working_image(source, job)
-    score_map = score_micrographs(model, [image], device=torch.device("cpu"), batch_size=1,
-                                  tile_size_px=job.config.tile_size_px, output_stride=job.config.score_stride_px)[0]
-    return _picks_of(score_map, job)
+    return prepared_image(micrograph.array, micrograph.pixel_size_A, job, path=source.path)
 
 
 def extract_on_worker(source: MicrographSource, *, model_payload: dict[str, Any], job: ExtractJob) -> tuple[str, int]:
     """One micrograph as a Dask task: each worker thread builds the model once and keeps it."""
     model = worker_model(model_payload["record"].get("weights_sha256", ""), lambda: build_picker(
         model_payload["tensors"], model_payload["record"], Path(model_payload["path"]))[0])
-    arrays = pick_one(model, source, job)
+    arrays = pick_image(model, working_image(source, job), job)
     ResultStore(job.results_dir).write(source.name, job.settings, source.path, arrays)
     return source.name, len(arrays["score"])
 
@@ -125,14 +78,11 @@ class Extractor:
         self.model, self.geometry = build_picker(tensors, record, config_path)
         self.record = record
         self.payload = {"tensors": tensors, "record": record, "path": str(config_path)}
-        settings = dataclasses.asdict(config)
-        for irrelevant in ("batch_size", "device"):  # change the speed, not the picks
-            settings.pop(irrelevant)
         nms_radius_px = config.nms_radius_px or self.geometry.particle_radius_px
         normalization = recorded_normalization(record, config_path)
-        self.job = ExtractJob(config, self.geometry, normalization, nms_radius_px, fingerprint({
-            "settings": settings, "nms_radius_px": nms_radius_px, "weights_sha256": record.get("weights_sha256"),
-            "geometry": self.geometry.to_json(), "normalization": normalization.to_json()}), Path(results_dir))
+        self.job = ExtractJob(config, self.geometry, normalization, nms_radius_px, fingerprint(picks_settings(
+            config, self.geometry, normalization, nms_radius_px=nms_radius_px,
+            weights_sha256=record.get("weights_sha256"))), Path(results_dir))
         self.store = ResultStore(results_dir)
         self.cluster = cluster or ClusterConfig()
         self.quiet = quiet
@@ -173,24 +123,20 @@ class Extractor:
                                     model_payload=self.payload, job=self.job):
                 pass
             return skipped
-        device = resolve_device(self.job.config.device)
-        if device.type == "cpu":
-            run_on_cpu_threads(self.model, todo, self._pick_and_save, quiet=self.quiet)
-        else:
-            self.run_batched(todo, device)
+        pick_locally(self.model, todo, load=self._load, save=self._save, job=self.job,
+                     device=resolve_device(self.job.config.device), quiet=self.quiet)
         return skipped
 
-    def _pick_and_save(self, model: PickerNet, source: MicrographSource) -> None:
-        self.store.write(source.name, self.job.settings, source.path, pick_one(model, source, self.job))
-
     def run_batched(self, todo: list[MicrographSource], device: torch.device) -> None:
-        """A GPU's path (it runs on any device): see :func:`cryopick.extract.runtime.run_batched`."""
-        run_batched(self.model, todo, lambda source: working_image(source, self.job),
-                    lambda source, score_map: self.store.write(source.name, self.job.settings, source.path,
-                                                               _picks_of(score_map, self.job)),
-                    device=device, batch_size=self.job.config.batch_size or 8,
-                    tile_size_px=self.job.config.tile_size_px, output_stride=self.job.config.score_stride_px,
-                    quiet=self.quiet)
+        """A GPU's path (it runs on any device): see :func:`cryopick.extract.job.pick_batched`."""
+        pick_batched(self.model, todo, load=self._load, save=self._save, job=self.job, device=device,
+                     quiet=self.quiet)
+
+    def _load(self, source: MicrographSource) -> npt.NDArray[np.float32]:
+        return working_image(source, self.job)
+
+    def _save(self, source: MicrographSource, arrays: dict[str, npt.NDArray[np.float64]]) -> None:
+        self.store.write(source.name, self.job.settings, source.path, arrays)
 
     def picks(self, sources: list[MicrographSource]) -> Picks:
         """The stored picks of ``sources``, in their order."""

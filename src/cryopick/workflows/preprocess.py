@@ -2,7 +2,6 @@
 
 import dataclasses
 import logging
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +11,15 @@ from cryopick import __version__
 from cryopick.cluster import ClusterConfig, map_on_cluster, optional_dask_client
 from cryopick.config import Geometry, PreprocessConfig, choose_downsample_factor, sizes_agree
 from cryopick.errors import ConfigError, InputError
-from cryopick.io.manifest import MicrographRecord, PreprocessManifest, write_manifest
+from cryopick.io.manifest import MicrographRecord, PreprocessManifest, manifest_path, write_manifest
 from cryopick.io.micrographs import Micrograph, read_micrograph, write_mrc
 from cryopick.io.results import RESULTS_DIR, ResultStore, fingerprint
-from cryopick.preprocess.fourier import fourier_crop
-from cryopick.preprocess.gmm import (
-    fit_scaled_gmm,
-    normalize_affine,
-    normalize_gmm,
-    sample_pixels,
+from cryopick.preprocess.normalization import (
+    Normalization,
+    downsample_and_normalize,
+    fit_normalization,
+    pixel_sample,
 )
-from cryopick.preprocess.normalization import Normalization
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +66,8 @@ def sample_micrograph(path: Path, *, config: PreprocessConfig, geometry: Geometr
     if float(micrograph.array.min()) == float(micrograph.array.max()):
         raise InputError(path, f"every pixel is {micrograph.array.flat[0]:g}: a blank image has nothing "
                                "to pick (remove it from the set)")
-    small = fourier_crop(micrograph.array, geometry.downsample_factor)
-    rng = np.random.default_rng([config.seed, zlib.crc32(micrograph.name.encode())])
-    samples = sample_pixels(small, n_samples, rng) if config.normalization == "gmm" else np.zeros(0)
+    samples = pixel_sample(micrograph.array, downsample_factor=geometry.downsample_factor,
+                           method=config.normalization, n_samples=n_samples, seed=config.seed, name=micrograph.name)
     shape = (int(micrograph.array.shape[0]), int(micrograph.array.shape[1]))
     ResultStore(results_dir).write(f"{micrograph.name}.sample", settings, path,
                                    {"samples": samples, "shape_orig_px": np.array(shape)})
@@ -81,11 +77,8 @@ def sample_micrograph(path: Path, *, config: PreprocessConfig, geometry: Geometr
 def normalize_and_write(path: Path, *, geometry: Geometry, normalization: Normalization, scale: float, output_dir: Path,
                         results_dir: Path, settings: str) -> tuple[str, tuple[int, int], float, float]:
     """Pass 2 for one micrograph (a task): downsample, normalise, write the working-pixel MRC."""
-    small = fourier_crop(read_micrograph(path).array, geometry.downsample_factor)
-    if normalization.gmm is not None:
-        image, offset = normalize_gmm(small, normalization.gmm, scale), 0.0
-    else:
-        image, offset, scale = normalize_affine(small)
+    image, scale, offset = downsample_and_normalize(read_micrograph(path).array, normalization=normalization,
+                                                    downsample_factor=geometry.downsample_factor, scale=scale)
     output = output_dir / f"{path.stem}.mrc"
     write_mrc(output, image, pixel_size_A=geometry.working_pixel_size_A)
     shape = (int(image.shape[0]), int(image.shape[1]))
@@ -125,15 +118,8 @@ def run_preprocess(
                        geometry=geometry, n_samples=n_samples, results_dir=results_dir, settings=sample_settings):
             pass
         sampled = [store.read(f"{p.stem}.sample") for p in micrograph_paths]
-        normalization = Normalization("affine")
-        scales = {p.stem: 1.0 for p in micrograph_paths}
-        if config.normalization == "gmm":
-            fit = fit_scaled_gmm([s["samples"] for s in sampled])
-            normalization = Normalization("gmm", fit.params, fit.iterations)
-            scales = {path.stem: float(s) for path, s in zip(micrograph_paths, fit.scales, strict=True)}
-            d = fit.params.dominant
-            log.info("mixture fitted in %d EM iterations: dominant component mean %.4g sd %.4g, weight %.3f",
-                     fit.iterations, fit.params.mean[d], fit.params.std[d], fit.params.weight[d])
+        normalization, fitted_scales = fit_normalization(config.normalization, [s["samples"] for s in sampled])
+        scales = {path.stem: scale for path, scale in zip(micrograph_paths, fitted_scales, strict=True)}
         settings = {p.stem: fingerprint({"geometry": geometry.to_json(), "normalization": normalization.to_json(),
                                          "scale": scales[p.stem]}) for p in micrograph_paths}
         todo = [p for p in micrograph_paths if not store.is_done(p.stem, settings[p.stem], p,
@@ -156,7 +142,7 @@ def run_preprocess(
         )
     manifest = PreprocessManifest(geometry, normalization, records, __version__)
     write_manifest(output_dir, manifest)
-    log.info("wrote %d micrographs and %s", len(records), output_dir / "preprocess.json")
+    log.info("wrote %d micrographs and %s", len(records), manifest_path(output_dir))
     return manifest
 
 

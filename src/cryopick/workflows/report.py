@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 from tqdm.auto import tqdm
 
 from cryopick import __version__
@@ -23,20 +22,14 @@ from cryopick.report.figures import (
     colorbar_figure,
     picks_per_micrograph_figure,
     precision_recall_figure,
+    score_display_range,
     score_histogram,
     thumbnail,
 )
-from cryopick.report.page import ReportPage, Thumbnail, render
+from cryopick.report.page import ReportPage, Thumbnail, render, spread
 from cryopick.workflows.sources import MicrographSource, find_micrograph_sources
 
 log = logging.getLogger(__name__)
-
-
-def _spread(items: list[MicrographSource], count: int) -> list[MicrographSource]:
-    """``count`` items evenly spaced through the list (the whole session, not its first minutes)."""
-    if len(items) <= count:
-        return items
-    return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
 
 
 def _thumbnails(sources: list[MicrographSource], picks: Picks, reference: Picks | None, config: ReportConfig,
@@ -59,14 +52,6 @@ def _thumbnails(sources: list[MicrographSource], picks: Picks, reference: Picks 
             small, x_px=shown.x_orig_px * scale, y_px=shown.y_orig_px * scale, scores=shown.score,
             radius_px=config.particle_radius_orig_px * scale, score_range=score_range,
             reference_xy_px=reference_xy), caption)
-
-
-def _score_range(scores: npt.NDArray[np.float64], threshold: float) -> tuple[float, float]:
-    finite = scores[np.isfinite(scores) & (scores >= threshold)]
-    if not len(finite):
-        return threshold, threshold + 1
-    low, high = float(np.min(finite)), float(np.percentile(finite, 99))
-    return low, high if high > low else low + 1
 
 
 def _check_names(picks: Picks, sources: list[MicrographSource], picks_path: Path) -> None:
@@ -139,8 +124,8 @@ def run_report(
                 ("threshold", f"{threshold:g} ({threshold_reason})"),
                 ("picks at or above it", f"{int(kept.sum())} ({np.mean(counts) if len(counts) else 0:.1f} "
                                          "per micrograph)")]
-    score_range = _score_range(scores, threshold)
-    shown = _spread(sources, config.max_micrographs)
+    score_range = score_display_range(scores, threshold)
+    shown = spread(sources, config.max_micrographs)
     thumbnails = list(_thumbnails(shown, picks, reference, config, threshold, score_range, quiet))
     notes = [f"Thumbnails: {len(shown)} of {len(sources)} micrographs, evenly spaced through the sorted list; "
              "circles mark picks at or above the threshold (particle radius), coloured by score"
