@@ -29,6 +29,7 @@ from cryopick.io.model_files import file_sha256, load_latest_checkpoint, save_ch
 from cryopick.io.pretrained import GENERAL_DETECTOR, packaged_model_dir
 from cryopick.models import PickerNet
 from cryopick.picks import Picks
+from cryopick.train.calibration import score_record
 from cryopick.train.checkpoint import state_from_bundle, state_to_bundle
 from cryopick.train.init import INIT_AUTO, INIT_GENERAL, INIT_NONE, GeneralDetector, start_from_general
 from cryopick.train.labels import check_labels, drop_duplicate_labels, split_micrographs, subsample_labels
@@ -244,6 +245,9 @@ def run_train(
         raise ConfigError("training diverged; lower --learning-rate")
     record = _model_record(config, manifest, fitted, command=command, n_labeled=len(labels), init_model=init_name,
                            train_names=train_names, validation_names=validation_names, tuning_record=tuning_record)
+    record["score_calibration"] = score_record(
+        model, result.best_state, train_set + validation_set, particle_radius_px=geometry.particle_radius_px,
+        expected_particles_per_micrograph=config.expected_particles_per_micrograph, device=device, seed=config.seed)
     save_picker(Path(output_dir), model, result.best_state, record)
     log.info("saved the model of epoch %d (held-out AP %s) to %s", result.best_epoch,
              "n/a" if result.best_validation_ap is None else f"{result.best_validation_ap:.4f}", output_dir)
