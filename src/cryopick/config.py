@@ -375,7 +375,7 @@ class ReportConfig:
     """Settings of ``report``: what the page draws and how many thumbnails."""
 
     particle_radius_orig_px: float  # circles drawn, and the match radius against a reference
-    threshold: float | None = None  # picks drawn; None: best F1 with a reference, else 0 (even odds)
+    threshold: float | None = None  # picks drawn; None: best F1 with a reference, else best estimated F1, else 0
     max_micrographs: int = 48  # thumbnails; the plots use every micrograph
     thumbnail_px: int = 384  # longest side
     matching: Matching = "optimal"

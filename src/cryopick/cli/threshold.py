@@ -30,7 +30,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     """Register ``threshold``'s options."""
     add_output_args(parser)
     parser.add_argument("-t", "--threshold", type=finite_float, default=None,
-                        help="keep picks scoring at least this (log-likelihood ratio; 0 is even odds)")
+                        help="keep picks scoring at least this (the log-likelihood ratio; its meaning in precision is "
+                             "model-specific: see --auto and the estimate extract writes)")
     add_deprecated_alias(parser, "--min-score", "--threshold", dest="threshold", type=finite_float)
     parser.add_argument("--top-k", type=positive_int, default=None,
                         help="keep at most this many best-scoring picks per micrograph")
