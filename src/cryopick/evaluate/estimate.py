@@ -40,34 +40,55 @@ def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return out
 
 
+def _binned(scores: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Grid centres covering ``scores`` and each score's bin: fits on bins cost the same for any number of picks."""
+    low = np.floor(float(np.min(scores)) / GRID_STEP)
+    index = (np.floor(scores / GRID_STEP) - low).astype(np.int64)
+    centres = (low + np.arange(int(index.max()) + 1) + 0.5) * GRID_STEP
+    return centres, index
+
+
+def _fit_counts(centres: npt.NDArray[np.float64], picks: npt.NDArray[np.float64], labelled: npt.NDArray[np.float64],
+                labelled_share: float) -> tuple[float, float]:
+    """Maximum likelihood of the binomial ``labelled`` of ``picks`` at each score, as in :func:`fit_slope`."""
+    keep = picks > 0
+    s, n, k = centres[keep], picks[keep], labelled[keep]
+
+    def objective(theta: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
+        slope, intercept = np.exp(theta[0]), theta[1]
+        p = _sigmoid(slope * s + intercept)
+        q = np.clip(labelled_share * p, 1e-12, 1 - 1e-12)
+        nll = -np.sum(k * np.log(q) + (n - k) * np.log1p(-q))
+        dz = -(k / q - (n - k) / (1 - q)) * labelled_share * p * (1 - p)  # d nll / d (slope * s + intercept)
+        return float(nll), np.array([float(np.sum(dz * s) * slope), float(np.sum(dz))])
+
+    result = minimize(objective, np.array([0.0, 0.0]), jac=True, method="L-BFGS-B",
+                      bounds=[(np.log(1e-3), np.log(1e3)), (-100.0, 100.0)])
+    return float(np.exp(result.x[0])), float(result.x[1])
+
+
+def _check(scores: npt.NDArray[np.float64], labelled: npt.NDArray[np.bool_], labelled_share: float) -> None:
+    if not 0 < labelled_share < 1:
+        raise ValueError(f"the labelled share of particles must be in (0, 1), got {labelled_share}")
+    if not len(scores) or not labelled.any():
+        raise ValueError("no labelled pick to fit the score calibration on")
+
+
 def fit_slope(scores: npt.ArrayLike, labelled: npt.ArrayLike, *, labelled_share: float) -> tuple[float, float]:
     """(slope, intercept) of ``P(labelled | score s) = labelled_share * sigmoid(slope * s + intercept)``.
 
     ``scores``: every pick on labelled micrographs; ``labelled``: whether it matched a labelled
     particle; ``labelled_share``: labels / the expected number of particles on those micrographs.
-    Maximum likelihood, the slope kept positive (a higher score never means a lower chance).
+    Maximum likelihood on scores binned every ``GRID_STEP``, the slope kept positive (a higher
+    score never means a lower chance).
     """
     s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labelled, dtype=np.float64)
-    if not 0 < labelled_share < 1:
-        raise ValueError(f"the labelled share of particles must be in (0, 1), got {labelled_share}")
-    if not len(s) or not y.any():
-        raise ValueError("no labelled pick to fit the score calibration on")
-
-    def objective(theta: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
-        slope, intercept = np.exp(theta[0]), theta[1]
-        z = slope * s + intercept
-        p = _sigmoid(z)
-        q = np.clip(labelled_share * p, 1e-12, 1 - 1e-12)
-        nll = -np.sum(y * np.log(q) + (1 - y) * np.log1p(-q))
-        # d nll / d z = -(y / q - (1 - y) / (1 - q)) * c * p * (1 - p)
-        dz = -(y / q - (1 - y) / (1 - q)) * labelled_share * p * (1 - p)
-        return float(nll), np.array([float(np.sum(dz * s) * slope), float(np.sum(dz))])
-
-    start = np.array([0.0, 0.0])
-    result = minimize(objective, start, jac=True, method="L-BFGS-B",
-                      bounds=[(np.log(1e-3), np.log(1e3)), (-100.0, 100.0)])
-    return float(np.exp(result.x[0])), float(result.x[1])
+    y = np.asarray(labelled, dtype=bool)
+    _check(s, y, labelled_share)
+    centres, index = _binned(s)
+    picks = np.bincount(index, minlength=len(centres)).astype(np.float64)
+    hits = np.bincount(index, weights=y.astype(np.float64), minlength=len(centres))
+    return _fit_counts(centres, picks, hits, labelled_share)
 
 
 def slope_replicates(scores: npt.ArrayLike, labelled: npt.ArrayLike, micrograph: npt.ArrayLike, *,
@@ -75,16 +96,19 @@ def slope_replicates(scores: npt.ArrayLike, labelled: npt.ArrayLike, micrograph:
     """The slope refitted on bootstrap resamples of the labelled micrographs (its uncertainty)."""
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labelled, dtype=bool)
-    groups = np.asarray(micrograph)
-    names = np.unique(groups)
-    members = [np.flatnonzero(groups == name) for name in names]
+    _check(s, y, labelled_share)
+    names, group = np.unique(np.asarray(micrograph), return_inverse=True)
+    centres, index = _binned(s)
+    picks = np.zeros((len(names), len(centres)))
+    hits = np.zeros((len(names), len(centres)))
+    np.add.at(picks, (group, index), 1.0)
+    np.add.at(hits, (group, index), y.astype(np.float64))
     rng = np.random.default_rng(seed)
     slopes = []
     for _ in range(n_bootstrap):
-        rows = np.concatenate([members[i] for i in rng.integers(0, len(names), len(names))])
-        if not y[rows].any():
-            continue
-        slopes.append(fit_slope(s[rows], y[rows], labelled_share=labelled_share)[0])
+        rows = rng.integers(0, len(names), len(names))
+        if hits[rows].sum() > 0:
+            slopes.append(_fit_counts(centres, picks[rows].sum(0), hits[rows].sum(0), labelled_share)[0])
     return slopes
 
 
@@ -170,8 +194,8 @@ def estimate_curve(scores: npt.ArrayLike, micrograph: npt.ArrayLike, *, slope: f
     bins = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, len(edges) - 2)
     per_mic = np.zeros((n_mics, len(edges) - 1))
     np.add.at(per_mic, (group_index, bins), 1.0)
-    centres = edges[:-1]  # a bin's picks score at least its lower edge; the grid is fine enough
-    thresholds = edges[:-1]
+    centres = edges[:-1] + GRID_STEP / 2  # a bin's picks share its centre's probability
+    thresholds = edges[:-1]  # and all score at least its lower edge
     expected = expected_particles_per_micrograph * n_mics
     intercept, picks, precision, recall, f1 = _curves(per_mic.sum(0), centres, slope, expected)
     rng = np.random.default_rng(seed)
