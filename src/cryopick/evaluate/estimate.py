@@ -202,8 +202,8 @@ def estimate_curve(scores: npt.ArrayLike, micrograph: npt.ArrayLike, *, slope: f
     replicate_slopes = list(slopes) if slopes else [slope]
     samples = []
     for b in range(n_bootstrap):
-        rows = rng.integers(0, n_mics, n_mics)
-        counts = per_mic[rows].sum(0)
+        times_drawn = np.bincount(rng.integers(0, n_mics, n_mics), minlength=n_mics).astype(np.float64)
+        counts = times_drawn @ per_mic  # no copy of the table per resample, however many micrographs
         if not counts.sum():
             continue
         samples.append(_curves(counts, centres, replicate_slopes[b % len(replicate_slopes)], expected)[2:])
