@@ -87,7 +87,7 @@ def fit_slope(scores: npt.ArrayLike, labelled: npt.ArrayLike, *, labelled_share:
     _check(s, y, labelled_share)
     centres, index = _binned(s)
     picks = np.bincount(index, minlength=len(centres)).astype(np.float64)
-    hits = np.bincount(index, weights=y.astype(np.float64), minlength=len(centres))
+    hits = np.bincount(index, weights=y.astype(np.float64), minlength=len(centres)).astype(np.float64)
     return _fit_counts(centres, picks, hits, labelled_share)
 
 
