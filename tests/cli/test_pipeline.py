@@ -130,6 +130,13 @@ def test_precision_is_estimated_without_a_reference(pipeline: Path, tmp_path: Pa
     assert main(["report", "--picks", str(picks), "--micrographs", str(pipeline / "work"), "--reference", str(truth),
                  "-o", str(tmp_path / "report.html"), "--max-micrographs", "1", "-q"]) == 0
     assert "estimated without a reference" in (tmp_path / "report.html").read_text()
+    # per micrograph: estimate.json in the directory, never read back as EMAN2 coordinates
+    info = tmp_path / "info"
+    assert main(["extract", *model, "--micrographs", str(pipeline / "work"), "-o", str(info), "--per-micrograph",
+                 "--format", "eman2", "-q"]) == 0
+    assert (info / "estimate.json").is_file()
+    assert main(["threshold", "--picks", str(info), "-o", str(tmp_path / "auto3.star"), "--auto", "-q"]) == 0
+    assert len(read_picks(tmp_path / "auto3.star")) == len(kept)
 
 
 @pytest.mark.slow

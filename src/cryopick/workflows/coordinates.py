@@ -12,9 +12,9 @@ import numpy as np
 from cryopick.config import ThresholdChoice
 from cryopick.errors import ConfigError, InputError
 from cryopick.extract.selection import select_picks
-from cryopick.io.coordinates import describe_output, read_all_picks, write_coordinates
+from cryopick.io.coordinates import ESTIMATE_SUFFIX, describe_output, read_all_picks, write_coordinates
 from cryopick.picks import Picks
-from cryopick.workflows.estimate import ESTIMATE_SUFFIX, calibration_for, estimate_and_choose
+from cryopick.workflows.estimate import calibration_for, estimate_and_choose
 from cryopick.workflows.sources import find_micrograph_sources, micrograph_infos
 
 log = logging.getLogger(__name__)

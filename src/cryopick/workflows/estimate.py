@@ -19,13 +19,12 @@ from cryopick.config import ThresholdChoice
 from cryopick.errors import ConfigError, InputError
 from cryopick.evaluate.estimate import RECORD_VERSION, ThresholdEstimate, choose_threshold, estimate_curve
 from cryopick.io._atomic import atomic_write_text, is_stream
+from cryopick.io.coordinates import ESTIMATE_NAME, ESTIMATE_SUFFIX
 from cryopick.io.model_files import model_files
 from cryopick.picks import Picks
 
 log = logging.getLogger(__name__)
 
-ESTIMATE_SUFFIX = ".estimate.json"
-ESTIMATE_NAME = "estimate.json"
 NO_CALIBRATION = ("the model records no score calibration (trained before cryopick recorded one, or imported): "
                   "no precision estimate; retrain it with this version to get one")
 
