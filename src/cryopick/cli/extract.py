@@ -72,7 +72,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              "diameter from the model); a box reaching past the micrograph's edge keeps its "
                              "centre, so its corner can be negative, as EMAN2 writes such boxes too")
     parser.add_argument("-t", "--threshold", type=finite_float, default=default_of(ExtractConfig, "threshold"),
-                        help="keep picks whose log-likelihood ratio is at least this (default: %(default)s)")
+                        help="keep picks whose log-likelihood ratio is at least this; with --auto or "
+                             "--target-precision, the floor the estimate starts from (default: %(default)s)")
     add_choice_args(parser)
     parser.add_argument("--nms-radius-px", type=positive_float, default=default_of(ExtractConfig, "nms_radius_px"),
                         help="suppress picks within this many working pixels of a better one "
