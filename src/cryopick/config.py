@@ -305,6 +305,29 @@ class ExtractConfig:
 
 
 @dataclass(frozen=True)
+class ThresholdChoice:
+    """How ``extract`` and ``threshold`` choose the score cut from the estimated precision (no reference).
+
+    ``auto``: the threshold of best estimated F1; ``target_precision``: the lowest threshold whose
+    estimated precision reaches it. Neither: the threshold is the one given.
+    """
+
+    auto: bool = False
+    target_precision: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.auto and self.target_precision is not None:
+            raise ConfigError("give --auto or --target-precision, not both")
+        if self.target_precision is not None and not 0 < self.target_precision < 1:
+            raise ConfigError(f"target precision must be in (0, 1), got {self.target_precision}")
+
+    @property
+    def active(self) -> bool:
+        """Whether a threshold is to be chosen from the estimate."""
+        return self.auto or self.target_precision is not None
+
+
+@dataclass(frozen=True)
 class EvaluateConfig:
     """Settings of ``evaluate``: how close a pick must be to a reference, and how they are matched."""
 
@@ -352,7 +375,7 @@ class ReportConfig:
     """Settings of ``report``: what the page draws and how many thumbnails."""
 
     particle_radius_orig_px: float  # circles drawn, and the match radius against a reference
-    threshold: float | None = None  # picks drawn; None: best F1 with a reference, else 0 (even odds)
+    threshold: float | None = None  # picks drawn; None: best F1 with a reference, else best estimated F1, else 0
     max_micrographs: int = 48  # thumbnails; the plots use every micrograph
     thumbnail_px: int = 384  # longest side
     matching: Matching = "optimal"

@@ -1,6 +1,7 @@
 """The whole pipeline through the CLI, in-process, on generated micrographs."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +96,61 @@ def test_extract_refuses_a_preprocessed_set_of_another_geometry(
     assert "model.json" in err
     assert len(err.splitlines()) == 1
     assert not (pipeline / "never.star").exists()
+
+
+@pytest.mark.slow
+def test_precision_is_estimated_without_a_reference(pipeline: Path, tmp_path: Path) -> None:
+    calibration = json.loads((pipeline / "model" / "model.json").read_text())["score_calibration"]
+    assert calibration["slope"] > 0
+    assert calibration["n_labels"] == 60
+    assert calibration["expected_particles_per_micrograph"] == 25
+    picks = tmp_path / "picks.star"
+    model = ["--model", str(pipeline / "model")]
+    assert main(["extract", *model, "--micrographs", str(pipeline / "work"), "-o", str(picks), "-q"]) == 0
+    saved = json.loads((tmp_path / "picks.star.estimate.json").read_text())
+    assert saved["n_micrographs"] == 6
+    assert saved["expected_particles"] == 150
+    # --auto here and on extract keep the same picks; their estimated precision is near the true one
+    assert main(["threshold", "--picks", str(picks), "-o", str(tmp_path / "auto.star"), "--auto", "-q"]) == 0
+    assert main(["extract", *model, "--micrographs", str(pipeline / "work"), "-o", str(tmp_path / "auto2.star"),
+                 "--auto", "-q"]) == 0
+    kept = read_picks(tmp_path / "auto.star")
+    assert len(kept) == len(read_picks(tmp_path / "auto2.star"))
+    assert json.loads((tmp_path / "auto2.star.estimate.json").read_text())["chosen_threshold"] == pytest.approx(
+        saved["best_f1"]["threshold"])
+    truth = tmp_path / "truth.txt"
+    truth.write_text((pipeline / "train.txt").read_text() + "".join(
+        (pipeline / "test.txt").read_text().splitlines(keepends=True)[1:]))
+    assert main(["evaluate", "--picks", str(tmp_path / "auto.star"), "--reference", str(truth), *model,
+                 "-o", str(tmp_path / "eval"), "-q"]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    true_precision = metrics["n_matched"] / metrics["n_picks"]
+    assert abs(saved["best_f1"]["precision"] - true_precision) < 0.1, (saved["best_f1"], true_precision)
+    # the report draws the estimate, with the true curve when a reference is given
+    assert main(["report", "--picks", str(picks), "--micrographs", str(pipeline / "work"), "--reference", str(truth),
+                 "-o", str(tmp_path / "report.html"), "--max-micrographs", "1", "-q"]) == 0
+    assert "estimated without a reference" in (tmp_path / "report.html").read_text()
+    # per micrograph: estimate.json in the directory, never read back as EMAN2 coordinates
+    info = tmp_path / "info"
+    assert main(["extract", *model, "--micrographs", str(pipeline / "work"), "-o", str(info), "--per-micrograph",
+                 "--format", "eman2", "-q"]) == 0
+    assert (info / "estimate.json").is_file()
+    assert main(["threshold", "--picks", str(info), "-o", str(tmp_path / "auto3.star"), "--auto", "-q"]) == 0
+    assert len(read_picks(tmp_path / "auto3.star")) == len(kept)
+
+
+@pytest.mark.slow
+def test_models_without_a_calibration_still_extract(pipeline: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old_model"
+    shutil.copytree(pipeline / "model", old)
+    record = json.loads((old / "model.json").read_text())
+    del record["score_calibration"]
+    (old / "model.json").write_text(json.dumps(record))
+    picks = tmp_path / "picks.star"
+    assert main(["extract", "--model", str(old), "--micrographs", str(pipeline / "work"), "-o", str(picks), "-q"]) == 0
+    assert len(read_picks(picks)) > 0
+    assert not (tmp_path / "picks.star.estimate.json").exists()
+    assert main(["threshold", "--picks", str(picks), "-o", str(tmp_path / "auto.star"), "--auto", "--model", str(old),
+                 "-q"]) == 2
+    assert main(["extract", "--model", str(old), "--micrographs", str(pipeline / "work"), "-o", str(picks),
+                 "--target-precision", "0.9", "-q"]) == 2

@@ -5,7 +5,13 @@ import pytest
 import starfile
 
 from cryopick.errors import InputError
-from cryopick.io.coordinates import read_picks, write_picks, write_picks_per_micrograph
+from cryopick.io.coordinates import (
+    coordinate_files,
+    read_all_picks,
+    read_picks,
+    write_picks,
+    write_picks_per_micrograph,
+)
 from cryopick.picks import Picks
 
 DATA = Path(__file__).parent.parent / "data"
@@ -108,3 +114,11 @@ def test_header_only_file_is_zero_picks(tmp_path: Path) -> None:
     path = tmp_path / "h.txt"
     path.write_text("image_name\tx_coord\ty_coord\n")
     assert len(read_picks(path)) == 0
+
+
+def test_a_directory_of_picks_leaves_out_the_estimate_files(tmp_path: Path) -> None:
+    (tmp_path / "mic1.txt").write_text("image_name\tx_coord\ty_coord\tscore\nmic1\t10\t20\t1.5\n")
+    (tmp_path / "estimate.json").write_text("{}")
+    (tmp_path / "old.star.estimate.json").write_text("{}")
+    assert coordinate_files([tmp_path]) == [tmp_path / "mic1.txt"]
+    assert len(read_all_picks([tmp_path])) == 1

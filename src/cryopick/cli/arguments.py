@@ -60,6 +60,27 @@ def fraction(text: str) -> float:
     return value
 
 
+def probability(text: str) -> float:
+    """Argparse type for a probability strictly between 0 and 1."""
+    value = _parsed(text, float, "a number")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
+    return value
+
+
+def add_choice_args(parser: argparse.ArgumentParser) -> None:
+    """--auto and --target-precision: choose the threshold from the estimate (threshold and extract)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--auto", action="store_true",
+                       help="keep the picks at or above the threshold of best F1, estimated without a reference "
+                            "from the model's score calibration and the expected count per micrograph (-n at "
+                            "training); the log gives the threshold, the estimated precision and the expected "
+                            "number of particles")
+    group.add_argument("--target-precision", type=probability, default=None, metavar="P",
+                       help="keep the picks at or above the lowest threshold whose estimated precision is at "
+                            "least P (e.g. 0.9), and every threshold above it too")
+
+
 class _DeprecatedAlias(argparse.Action):
     def __init__(self, option_strings: list[str], dest: str, replacement: str = "", **kwargs: Any) -> None:
         super().__init__(option_strings, dest, **kwargs)

@@ -5,6 +5,13 @@ Takes a model directory (from `cryopick train`) and either the directory written
 training data were). Each pick's score is the network's log-likelihood ratio; keep everything
 above --threshold now and threshold later, or set it here.
 
+Without a reference: the model's score calibration (recorded by `train`) and the expected count
+per micrograph (-n) give the estimated precision, recall and F1 at every threshold, with a band
+over micrographs; they are written beside the picks (picks.star.estimate.json, or estimate.json in
+a --per-micrograph directory), shown by `report`, and --auto / --target-precision P keep the picks
+above the threshold they choose. A score of 0 is not even odds: the log says what 0 and -3 mean
+for this model on these micrographs (README, "Choosing the threshold").
+
 Each micrograph's picks are kept as it finishes (in .cryopick-results/ beside the output): rerun
 the same command after a crash or a kill and only the micrographs not yet done, or whose input,
 model or settings changed, are picked again. --workers N runs micrographs on a local Dask cluster
@@ -13,6 +20,7 @@ picks are identical to an in-process run.
 
 Example usage:
   cryopick extract --model model/ --micrographs work/ -o picks.star
+  cryopick extract --model model/ --micrographs work/ -o picks_auto.star --auto
   cryopick extract --model model/ --micrographs raw/*.mrc -o picks/ --per-micrograph --format box \
       --box-size-orig-px 256
   # from a RELION project: RELION's paths, <mic>_autopick.star files and coordinate_files.star
@@ -29,6 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cryopick.cli.arguments import (
+    add_choice_args,
     add_cluster_args,
     cluster_config,
     finite_float,
@@ -63,7 +72,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              "diameter from the model); a box reaching past the micrograph's edge keeps its "
                              "centre, so its corner can be negative, as EMAN2 writes such boxes too")
     parser.add_argument("-t", "--threshold", type=finite_float, default=default_of(ExtractConfig, "threshold"),
-                        help="keep picks whose log-likelihood ratio is at least this (default: %(default)s)")
+                        help="keep picks whose log-likelihood ratio is at least this; with --auto or "
+                             "--target-precision, the floor the estimate starts from (default: %(default)s)")
+    add_choice_args(parser)
     parser.add_argument("--nms-radius-px", type=positive_float, default=default_of(ExtractConfig, "nms_radius_px"),
                         help="suppress picks within this many working pixels of a better one "
                              "(default: the particle radius from the model)")
@@ -93,7 +104,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``extract`` (or watch a directory); returns the exit status."""
-    from cryopick.config import ExtractConfig
+    from cryopick.config import ExtractConfig, ThresholdChoice
     from cryopick.workflows.extract import run_extract
     from cryopick.workflows.watch import run_extract_watch
 
@@ -103,11 +114,17 @@ def run(args: argparse.Namespace) -> int:
     common = {"output_format": args.format, "per_micrograph": args.per_micrograph, "quiet": args.progress_disabled,
               "cluster": cluster_config(args)}
     if args.watch is not None:
+        if args.auto or args.target_precision is not None:
+            from cryopick.errors import ConfigError
+
+            raise ConfigError("--auto and --target-precision need every micrograph's picks: with --watch, run "
+                              "`cryopick threshold --auto` on the output afterwards")
         with _sigterm_interrupts():
             run_extract_watch(config, args.model, args.watch, args.output, poll_interval_s=args.poll_interval_s,
                               stop_after_idle_s=args.stop_after_idle_s, **common)
     else:
-        run_extract(config, args.model, args.micrographs, args.output, **common)
+        run_extract(config, args.model, args.micrographs, args.output,
+                    choice=ThresholdChoice(auto=args.auto, target_precision=args.target_precision), **common)
     return 0
 
 

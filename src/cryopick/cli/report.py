@@ -7,8 +7,12 @@ curve and F1 against the threshold, colours the histogram by matched/unmatched a
 reference particles. Every image is inlined: the file opens from disk in any browser, with no
 server, and can be archived or mailed as it is.
 
-Picks drawn: those scoring at least --threshold (default: the best-F1 threshold when a
-reference is given, else 0, even odds). The particle radius comes from --model or a
+With the model's score calibration (the estimate file `extract` writes beside the picks, or
+--model) it also draws the precision, recall and F1 estimated without a reference, with their
+bands over micrographs, the true curves dashed over them when --reference is given.
+
+Picks drawn: those scoring at least --threshold (default: the best-F1 threshold against the
+reference when one is given, else the best estimated F1, else 0). The particle radius comes from --model or a
 preprocessed --micrographs directory, or --particle-radius-orig-px.
 
 Example usage:
@@ -35,7 +39,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--picks-format", choices=FORMATS, default=None,
                         help=f"default: from the suffix; {FORMAT_HELP}")
     parser.add_argument("--reference-format", choices=FORMATS, default=None, help="default: from the suffix")
-    parser.add_argument("--model", type=Path, default=None, help="model directory: the particle radius")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="model directory: the particle radius, and the score calibration for the estimated "
+                             "precision (default: the estimate file extract wrote beside the picks)")
     parser.add_argument("--particle-radius-orig-px", type=positive_float, default=None,
                         help="particle radius in original pixels (default: from --model or a preprocessed "
                              "--micrographs directory)")
@@ -68,5 +74,5 @@ def run(args: argparse.Namespace) -> int:
                           max_micrographs=args.max_micrographs, thumbnail_px=args.thumbnail_px)
     run_report(config, args.picks, args.micrographs, args.output, reference_paths=args.reference,
                picks_format=args.picks_format, reference_format=args.reference_format,
-               quiet=args.progress_disabled, command=["cryopick", *sys.argv[1:]])
+               quiet=args.progress_disabled, command=["cryopick", *sys.argv[1:]], model_dir=args.model)
     return 0

@@ -6,7 +6,10 @@ per micrograph, which sets the class prior. Trains a fully-convolutional classif
 positive-unlabelled objective (GE-binomial by default) for a fixed budget (--epochs x
 --steps-per-epoch), and saves the model as weights.safetensors + model.json. With
 --validation-fraction (off by default) it also holds out whole labelled micrographs, keeps the
-epoch with the best held-out average precision and stops early.
+epoch with the best held-out average precision and stops early. At the end it picks the
+labelled micrographs once as extract would and records how a score maps to the chance that a
+pick is a particle (score_calibration in model.json): extract's precision estimate, --auto and
+--target-precision need it.
 
 Example usage:
   cryopick train --micrographs work/ --particles labels.star \
@@ -59,8 +62,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="model directory to write")
     parser.add_argument("-n", "--expected-particles-per-micrograph", type=positive_float, nargs="+", required=True,
                         metavar="N", help="how many particles a micrograph holds on average, labelled or not; sets "
-                                          "the class prior. With --k-fold, several values to choose among (one value "
-                                          "N: N/2, N and 2N are tried)")
+                                          "the class prior, and the level of the precision extract estimates without "
+                                          "a reference (the model records its score calibration: see extract --auto). "
+                                          "With --k-fold, several values to choose among (one value N: N/2, N and 2N "
+                                          "are tried)")
     parser.add_argument("--num-labeled", type=positive_int, default=DEFAULT.num_labeled,
                         help="use a random subset of this many labels (default: all)")
     parser.add_argument("--model", choices=MODEL_CHOICES, default=DEFAULT.model,

@@ -40,12 +40,23 @@ def read_picks(path: str | Path, fmt: str | None = None) -> Picks:
     return adapter(format_of(path, fmt)).read(path)
 
 
+#: ``extract`` writes the picks' estimated precision beside them, as ``<output>.estimate.json``
+#: (``estimate.json`` in a per-micrograph directory): JSON, but never EMAN2 coordinates.
+ESTIMATE_SUFFIX = ".estimate.json"
+ESTIMATE_NAME = "estimate.json"
+
+
+def is_estimate_file(path: Path) -> bool:
+    """Whether ``path`` is an estimate file ``extract`` wrote, which a directory's picks leave out."""
+    return path.name == ESTIMATE_NAME or path.name.endswith(ESTIMATE_SUFFIX)
+
+
 def coordinate_files(inputs: Iterable[str | Path], fmt: str | None = None) -> list[Path]:
     """The coordinate files that ``paths`` name, directories expanded.
 
     Files as given; directories (a RELION job's ``Movies/``, an EMAN2 ``info/``) expanded to
     every file with a coordinate suffix except a ``coordinate_files.star`` index, whose files are
-    the others (give an index itself to follow it).
+    the others (give an index itself to follow it), and the estimate files ``extract`` writes.
     """
     files: list[Path] = []
     for item in inputs:
@@ -55,7 +66,7 @@ def coordinate_files(inputs: Iterable[str | Path], fmt: str | None = None) -> li
             continue
         suffixes = (REGISTRY[fmt].suffixes[0],) if fmt else tuple(SUFFIX_FORMAT)
         found = sorted(p for p in item.iterdir() if p.is_file() and not p.name.startswith(".")
-                       and p.suffix.lower() in suffixes and p.name != INDEX_NAME)
+                       and p.suffix.lower() in suffixes and p.name != INDEX_NAME and not is_estimate_file(p))
         if not found:
             raise InputError(item, f"directory holds no coordinate files ({', '.join(suffixes)})")
         files.extend(found)

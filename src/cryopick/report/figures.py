@@ -20,6 +20,7 @@ from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
+from cryopick.evaluate.estimate import ThresholdEstimate, choose_threshold
 from cryopick.evaluate.metrics import PrecisionRecall
 
 SCORE_COLORMAP = "plasma"
@@ -55,6 +56,29 @@ def precision_recall_figure(curve: PrecisionRecall, title: str) -> bytes:
     right.legend()
     right.grid(alpha=0.3)
     figure.suptitle(title)
+    figure.tight_layout()
+    return _png(figure, dpi=110)
+
+
+def estimate_figure(estimate: ThresholdEstimate, truth: PrecisionRecall | None = None) -> bytes:
+    """Estimated precision, recall and F1 against the threshold, with their bands; the true curves dashed."""
+    figure, axes = _subplots(figsize=(6.4, 4.2))
+    for values, band, colour, name in ((estimate.precision, estimate.precision_band, "tab:blue", "precision"),
+                                       (estimate.recall, estimate.recall_band, "tab:orange", "recall"),
+                                       (estimate.f1, estimate.f1_band, "tab:green", "F1")):
+        axes.plot(estimate.thresholds, values, color=colour, label=f"{name}, estimated")
+        axes.fill_between(estimate.thresholds, band[0], band[1], color=colour, alpha=0.18, lw=0)
+    if truth is not None and len(truth.thresholds):
+        for values, colour in ((truth.precision, "tab:blue"), (truth.recall, "tab:orange"), (truth.f1, "tab:green")):
+            axes.plot(truth.thresholds, values, color=colour, ls="--", lw=1)
+        axes.plot([], [], color="grey", ls="--", lw=1, label="against the reference")
+    best = choose_threshold(estimate)
+    axes.axvline(estimate.thresholds[best], color="grey", ls=":", lw=1)
+    axes.set(xlabel="score threshold (log-likelihood ratio)", ylim=(0, 1.02),
+             title=f"estimated without a reference ({estimate.expected_particles:.0f} particles expected)")
+    axes.invert_xaxis()
+    axes.legend(fontsize=8)
+    axes.grid(alpha=0.3)
     figure.tight_layout()
     return _png(figure, dpi=110)
 

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cryopick.config import ThresholdChoice
 from cryopick.errors import ConfigError, InputError
 from cryopick.extract.selection import select_picks
-from cryopick.io.coordinates import describe_output, read_all_picks, write_coordinates
+from cryopick.io.coordinates import ESTIMATE_SUFFIX, describe_output, read_all_picks, write_coordinates
 from cryopick.picks import Picks
+from cryopick.workflows.estimate import calibration_for, estimate_and_choose
 from cryopick.workflows.sources import find_micrograph_sources, micrograph_infos
 
 log = logging.getLogger(__name__)
@@ -84,9 +86,24 @@ def run_convert(inputs: list[Path], output: Path, *, input_format: str | None = 
 
 def run_threshold(inputs: list[Path], output: Path, *, min_score: float | None, top_k_per_micrograph: int | None,
                   input_format: str | None = None, output_format: str | None = None, per_micrograph: bool = False,
-                  box_size_orig_px: float | None = None) -> Picks:
-    """Keep picks above a score or the best K per micrograph, and write them."""
+                  box_size_orig_px: float | None = None, choice: ThresholdChoice | None = None,
+                  model_dir: Path | None = None) -> Picks:
+    """Keep picks above a score or the best K per micrograph, and write them.
+
+    With ``choice`` active, first keep those above the threshold chosen from the estimated
+    precision (the calibration from ``model_dir`` or the estimate file beside the first input).
+    """
     picks = read_all_picks(inputs, input_format)
+    if choice is not None and choice.active:
+        calibration = calibration_for(Path(inputs[0]), model_dir)
+        if calibration is None:
+            raise ConfigError(f"--auto and --target-precision need the model's score calibration: no "
+                              f"{Path(inputs[0]).name}{ESTIMATE_SUFFIX} beside {inputs[0]} (extract writes it); "
+                              "give --model")
+        try:
+            picks = estimate_and_choose(picks, calibration, choice, n_micrographs=None, path=None)
+        except ConfigError as exc:
+            raise InputError(Path(inputs[0]), str(exc)) from None
     try:
         kept = select_picks(picks, min_score=min_score, top_k_per_micrograph=top_k_per_micrograph)
     except ValueError as exc:

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryopick.cluster import ClusterConfig
-from cryopick.config import ExtractConfig
+from cryopick.config import ExtractConfig, ThresholdChoice
 from cryopick.io._atomic import is_stream
 from cryopick.io.coordinates import describe_output, format_of, write_coordinates
+from cryopick.io.model_files import model_files
 from cryopick.io.results import RESULTS_DIR
 from cryopick.picks import Picks
+from cryopick.workflows.estimate import estimate_and_choose, estimate_path, model_calibration
 from cryopick.workflows.extractor import Extractor
 from cryopick.workflows.sources import (
     MicrographSource,
@@ -55,8 +57,14 @@ def run_extract(
     per_micrograph: bool = False,
     quiet: bool = False,
     cluster: ClusterConfig | None = None,
+    choice: ThresholdChoice | None = None,
 ) -> ExtractSummary:
-    """Pick particles in micrographs with a trained model and write the coordinates."""
+    """Pick particles in micrographs with a trained model and write the coordinates.
+
+    With a model that records its score calibration, the estimated precision, recall and F1 at
+    every threshold are written beside the picks; ``choice`` then keeps only the picks above the
+    threshold it asks for (best estimated F1, or a target precision).
+    """
     output = Path(output)
     fmt = (output_format or "star") if per_micrograph else format_of(output, output_format)
     with contextlib.ExitStack() as scratch:
@@ -70,6 +78,9 @@ def run_extract(
                  " on a Dask cluster" if extractor.client is not None else "")
         skipped = extractor.run(sources)
         picks = extractor.picks(sources)
+        calibration = model_calibration(extractor.record, model_files(extractor.model_dir)[0])
+    picks = estimate_and_choose(picks, calibration, choice or ThresholdChoice(), n_micrographs=len(sources),
+                                path=estimate_path(output, per_micrograph))
     return write_outputs(picks, sources, output, fmt, per_micrograph, box_size_orig_px(config, extractor), skipped)
 
 

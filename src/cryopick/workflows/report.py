@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from cryopick import __version__
 from cryopick.config import ReportConfig
 from cryopick.errors import InputError
+from cryopick.evaluate.estimate import choose_threshold
 from cryopick.evaluate.metrics import agreement
 from cryopick.io._atomic import atomic_write_text
 from cryopick.io.coordinates import read_all_picks
@@ -20,6 +21,7 @@ from cryopick.picks import Picks
 from cryopick.preprocess.fourier import fourier_crop
 from cryopick.report.figures import (
     colorbar_figure,
+    estimate_figure,
     picks_per_micrograph_figure,
     precision_recall_figure,
     score_display_range,
@@ -27,6 +29,7 @@ from cryopick.report.figures import (
     thumbnail,
 )
 from cryopick.report.page import ReportPage, Thumbnail, render, spread
+from cryopick.workflows.estimate import calibration_for, estimate_for
 from cryopick.workflows.sources import MicrographSource, find_micrograph_sources
 
 log = logging.getLogger(__name__)
@@ -83,8 +86,14 @@ def run_report(
     reference_format: str | None = None,
     quiet: bool = False,
     command: list[str] | None = None,
+    model_dir: Path | None = None,
 ) -> dict[str, float | int | None]:
-    """Write the HTML report of picks on their micrographs."""
+    """Write the HTML report of picks on their micrographs.
+
+    The estimated precision, recall and F1 (no reference needed) are drawn when the model's score
+    calibration is at hand (``model_dir``, or the estimate file extract wrote beside the picks),
+    with the true curves over them when a reference is given.
+    """
     picks = read_all_picks(picks_paths, picks_format)
     reference = read_all_picks(reference_paths, reference_format) if reference_paths else None
     sources = find_micrograph_sources(micrograph_inputs).micrographs
@@ -94,7 +103,13 @@ def run_report(
     figures = []
     average_precision = best_f1 = None
     threshold = config.threshold if config.threshold is not None else 0.0
-    threshold_reason = "set by --threshold" if config.threshold is not None else "even odds (score 0)"
+    threshold_reason = "set by --threshold" if config.threshold is not None else "score 0"
+    calibration = calibration_for(Path(picks_paths[0]), model_dir) if picks.has_scores and len(picks) else None
+    n_micrographs = len({s.name for s in sources} | set(picks.micrographs()))
+    estimate = estimate_for(picks, calibration, n_micrographs=n_micrographs) if calibration is not None else None
+    if estimate is not None and config.threshold is None and reference is None:
+        best = choose_threshold(estimate)
+        threshold, threshold_reason = float(estimate.thresholds[best]), "best F1 estimated without a reference"
     if reference is not None:
         result = agreement(reference, picks, radius_orig_px=config.particle_radius_orig_px, method=config.matching)
         curve = result.curve
@@ -113,6 +128,20 @@ def run_report(
                                     threshold, result.matched)
     else:
         histogram = score_histogram(scores, threshold)
+    if estimate is not None:
+        index = int(np.clip(np.searchsorted(estimate.thresholds, threshold, side="right") - 1, 0,
+                            len(estimate.thresholds) - 1))
+        figures.insert(0, ("Precision, recall and F1 estimated without a reference (bands: 5-95% over micrographs)"
+                           + ("; dashed: against the reference" if reference is not None else ""),
+                           estimate_figure(estimate, curve if reference is not None else None)))
+        low, high = estimate.precision_band[:, index]
+        summary += [("estimated at the threshold", f"precision {estimate.precision[index]:.3f} ({low:.3f}-{high:.3f}), "
+                                                   f"recall {estimate.recall[index]:.3f}, "
+                                                   f"{estimate.expected_true_picks(index):.0f} particles expected "
+                                                   f"among the picks, of {estimate.expected_particles:.0f}"),
+                    ("what a score means here", f"a pick scoring 0 is a particle with probability "
+                                                f"{estimate.probability(0):.2f}; scoring -3, "
+                                                f"{estimate.probability(-3):.2f}")]
     if not picks.has_scores:
         threshold, threshold_reason = -math.inf, "the picks carry no scores"
     kept = scores >= threshold

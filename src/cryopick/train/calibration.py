@@ -1,0 +1,107 @@
+"""What a trained picker's scores mean: the record that lets ``extract`` estimate precision.
+
+Under PU learning's assumption that the labelled particles are a random sample of all particles
+("selected completely at random"), the share of picks that are labelled, as a function of the
+score, is the labelled share of particles times the chance that a pick is a particle. Training
+picks the labelled micrographs once as ``extract`` would (same stride, suppression radius and
+score floor), fits that (``cryopick.evaluate.estimate``) and records it in model.json; ``extract``
+uses it to estimate precision, recall and F1 at every threshold of any picks the model makes.
+"""
+
+import copy
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from cryopick.config import ExtractConfig, default_of
+from cryopick.evaluate.estimate import RECORD_VERSION, fit_slope, slope_replicates
+from cryopick.evaluate.matching import match_picks
+from cryopick.extract.nms import non_maximum_suppression
+from cryopick.extract.rescale import grid_to_working_px, working_to_grid_px
+from cryopick.extract.scoring import score_micrographs
+from cryopick.models import PickerNet
+from cryopick.train.sampler import LabelledMicrograph
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelledPicks:
+    """Every pick on labelled micrographs: its score, whether it matched a label, its micrograph."""
+
+    scores: npt.NDArray[np.float64]
+    labelled: npt.NDArray[np.bool_]
+    micrograph: npt.NDArray[np.int64]
+    n_labels: int
+
+
+def pick_labelled(model: PickerNet, micrographs: list[LabelledMicrograph], *, nms_radius_px: float,
+                  match_radius_px: float, score_stride_px: int, score_floor: float,
+                  device: torch.device) -> LabelledPicks:
+    """Pick labelled micrographs as ``extract`` does and mark the picks that match a label.
+
+    Each labelled centre (working px) is matched one-to-one to a pick within ``match_radius_px``
+    as ``evaluate`` matches. One micrograph at a time, so memory stays that of extraction.
+    """
+    scores, flags, groups = [], [], []
+    for index, micrograph in enumerate(micrographs):
+        score_map = score_micrographs(model, [micrograph.image], device=device, output_stride=score_stride_px)[0]
+        rows, cols, values = non_maximum_suppression(
+            score_map, radius_px=working_to_grid_px(nms_radius_px, stride_px=score_stride_px), threshold=score_floor)
+        picked_xy = np.stack([grid_to_working_px(cols, stride_px=score_stride_px),
+                              grid_to_working_px(rows, stride_px=score_stride_px)], axis=1)
+        scores.append(values.astype(np.float64))
+        flags.append(match_picks(picked_xy, micrograph.centres_px[:, ::-1], values, radius=match_radius_px))
+        groups.append(np.full(len(values), index, dtype=np.int64))
+    return LabelledPicks(np.concatenate(scores), np.concatenate(flags), np.concatenate(groups),
+                         sum(len(m.centres_px) for m in micrographs))
+
+
+def score_record(model: PickerNet, state: dict[str, torch.Tensor], micrographs: list[LabelledMicrograph], *,
+                 expected_particles_per_micrograph: float, particle_radius_px: float, device: torch.device,
+                 seed: int) -> dict[str, Any] | None:
+    """model.json's ``score_calibration``: how a pick's score maps to the chance it is a particle.
+
+    ``state``: the weights being saved (the model may have trained past them). The labelled
+    micrographs are picked with extract's defaults (stride, floor, NMS radius = particle radius)
+    and matched as evaluate matches (within the particle radius). The slope is fitted on their
+    picks, with bootstrap replicates over micrographs for the band. None when no label is picked.
+    """
+    nms_radius_px = match_radius_px = particle_radius_px
+    score_stride_px = int(default_of(ExtractConfig, "score_stride_px"))
+    score_floor = float(default_of(ExtractConfig, "threshold"))
+    saved = copy.deepcopy(model).to(device)
+    saved.load_state_dict(state)
+    saved.eval()
+    labelled = [m for m in micrographs if len(m.centres_px)]
+    found = pick_labelled(saved, labelled, nms_radius_px=nms_radius_px, match_radius_px=match_radius_px,
+                          score_stride_px=score_stride_px, score_floor=score_floor, device=device)
+    if not found.labelled.any():
+        log.warning("no labelled particle is picked at score >= %g: no score calibration recorded", score_floor)
+        return None
+    expected = expected_particles_per_micrograph * len(labelled)
+    share = min(found.n_labels / expected, 0.999)
+    slope, intercept = fit_slope(found.scores, found.labelled, labelled_share=share)
+    return {
+        "version": RECORD_VERSION,
+        "method": "P(labelled | score s) = labelled_share * sigmoid(slope * s + intercept), fitted on the picks "
+                  "of the labelled micrographs; extract re-levels the intercept to the expected count",
+        "slope": slope,
+        "intercept": intercept,
+        "slope_replicates": [round(x, 5) for x in slope_replicates(
+            found.scores, found.labelled, found.micrograph, labelled_share=share, seed=seed)],
+        "labelled_share": share,
+        "expected_particles_per_micrograph": expected_particles_per_micrograph,
+        "n_labels": found.n_labels,
+        "n_labels_picked": int(found.labelled.sum()),
+        "n_micrographs": len(labelled),
+        "n_picks": len(found.scores),
+        "score_floor": score_floor,
+        "score_stride_px": score_stride_px,
+        "nms_radius_px": nms_radius_px,
+        "match_radius_px": match_radius_px,
+    }
