@@ -320,7 +320,8 @@ CONTEXT_DIAMETERS = 2.0
 
 def architecture_receptive_fields_px() -> dict[str, int]:
     """Each registered architecture's receptive field, smallest first."""
-    fields = {name: factory().receptive_field_px for name, factory in _REGISTRY.items()}
+    with torch.random.fork_rng(devices=[]):  # building them must not move the caller's random stream
+        fields = {name: factory().receptive_field_px for name, factory in _REGISTRY.items()}
     return dict(sorted(fields.items(), key=lambda item: item[1]))
 
 
