@@ -22,7 +22,8 @@ Objective = Literal["pn", "nnpu", "ge-kl", "ge-binomial"]
 OBJECTIVES: tuple[str, ...] = ("pn", "nnpu", "ge-kl", "ge-binomial")
 #: ``auto`` and the registered architectures (models.MODEL_NAMES; a test keeps them equal), listed
 #: here so that the command line needs no torch to parse.
-MODEL_CHOICES: tuple[str, ...] = ("auto", "conv3", "conv6", "resnet8", "topaz-resnet8", "topaz-resnet16")
+MODEL_CHOICES: tuple[str, ...] = ("auto", "conv3", "conv6", "resnet8", "topaz-resnet8", "topaz-resnet16",
+                                  "topaz-conv31", "topaz-conv63", "topaz-conv127")
 #: The paper's default weight of the criterion term for each objective (unused by pn and nnpu).
 DEFAULT_OBJECTIVE_WEIGHT: dict[str, float] = {"pn": 1.0, "nnpu": 1.0, "ge-kl": 10.0, "ge-binomial": 1.0}
 #: ``--autoencoder auto``: the paper's finding, weight 10 / N up to this many labels, none above.

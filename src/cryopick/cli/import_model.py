@@ -3,8 +3,12 @@ r"""Import a Topaz model (.sav) as a cryopick model directory, without running a
 Reads the general detectors that ship in topaz-em (resnet8_u32/u64, resnet16_u32/u64) and the
 models `topaz train` saves (model_epochN.sav), in either of PyTorch's file layouts, with a reader
 that only rebuilds tensors: nothing in the file is executed and Topaz is never imported (a file
-naming any other code is refused). The network is rebuilt layer for layer (Topaz's ResNet8 or
-ResNet16, its widths, batch norm if any): its scores equal `topaz extract`'s. Topaz files do not
+naming any other code is refused). The network is rebuilt layer for layer and checked against
+every layer the file records: Topaz's ResNet8 and ResNet16 (max pooling or none, dropout) and its
+convolution stacks conv31, conv63, conv127 (max, average or no pooling), any widths, batch norm
+or not; its scores equal `topaz extract`'s. (One exception, a Topaz bug: with max pooling, a
+conv stack's score map is shifted in Topaz by 1, 4 or 11 px for conv31/63/127; cryopick scores
+each pixel at its own centre.) Anything else is refused, naming the layer. Topaz files do not
 record the particle size or the pixel size they are for: state them here, or take them from a
 preprocessed directory. Then `cryopick extract --model MODEL_DIR` picks with it (no labels), and
 `cryopick train --init MODEL_DIR` starts training from it.

@@ -73,8 +73,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              "15 working px across), else resnet8; conv3: the paper's 3-layer net (receptive field "
                              "31 px, fastest); resnet8: a small ResNet (67 px); conv6: six small convolutions (67 "
                              "px, a third of resnet8's training time, less accurate on small particles); "
-                             "topaz-resnet8/16: Topaz's own layouts (71/91 px; what `import-model` rebuilds) "
-                             "(default: %(default)s)")
+                             "topaz-resnet8/16, topaz-conv31/63/127: Topaz's own layouts (71/91/31/63/127 px, "
+                             "unpooled; what `import-model` rebuilds, pooled too) (default: %(default)s)")
     parser.add_argument("--units", type=positive_int, default=DEFAULT_UNITS,
                         help="filters in the first layer; later layers scale with it (default: %(default)s)")
     parser.add_argument("--objective", choices=OBJECTIVES, default=DEFAULT.objective,

@@ -184,8 +184,9 @@ def _from_zip(path: Path, archive: zipfile.ZipFile) -> Any:
     if len(members) > MAX_ZIP_MEMBERS:
         raise InputError(path, f"a zip archive of {len(members)} members is not a model")
     for member in members:
-        if member.compress_type != zipfile.ZIP_STORED or member.file_size > MAX_FILE_BYTES:
-            raise InputError(path, f"{member.filename}: compressed or oversized member; not a PyTorch save file")
+        if member.compress_type != zipfile.ZIP_STORED or member.file_size > MAX_FILE_BYTES or member.flag_bits & 0x61:
+            raise InputError(path, f"{member.filename}: compressed, encrypted or oversized member; not a PyTorch "
+                                   "save file")
     pickles = [m.filename for m in members if m.filename.endswith("/data.pkl") and m.filename.count("/") == 1]
     if len(pickles) != 1:
         raise InputError(path, "a zip archive without one NAME/data.pkl: not a PyTorch save file")
@@ -247,8 +248,11 @@ def read_torch_file(path: str | Path) -> Any:
             head = handle.read(4)
             handle.seek(0)
             if head == b"PK\x03\x04":
-                with zipfile.ZipFile(handle) as archive:
-                    return _resolve(_from_zip(path, archive))
+                try:
+                    with zipfile.ZipFile(handle) as archive:
+                        return _resolve(_from_zip(path, archive))
+                except (NotImplementedError, RuntimeError) as exc:  # zipfile's words for features it lacks
+                    raise InputError(path, f"cannot read as a PyTorch save file: {exc}") from None
             if head[:1] != b"\x80":
                 raise InputError(path, "not a PyTorch save file (neither a zip archive nor a pickle)")
             return _resolve(_from_legacy(path, handle, size))

@@ -4,8 +4,9 @@ Region classifiers: trained on crops one receptive field wide (one logit per cro
 and cheap) and scored densely over whole micrographs by the same weights with every stride
 turned into a dilation (the a-trous trick), so each pixel gets its own logit.
 
-All convolutions are unpadded: a crop exactly ``receptive_field_px`` wide yields a 1x1 output,
-and a micrograph zero-padded by ``receptive_field_px // 2`` yields one logit per pixel.
+All convolutions are unpadded (pools may be padded, as in Topaz's conv31/63/127): a crop exactly
+``receptive_field_px`` wide yields a 1x1 output, and a micrograph zero-padded by
+``receptive_field_px // 2`` yields one logit per pixel.
 """
 
 import contextlib
@@ -17,7 +18,13 @@ import torch
 from torch import nn
 
 from cryopick.config import DEFAULT_UNITS
-from cryopick.models.topaz_layout import topaz_resnet8_encoder, topaz_resnet16_encoder, widths
+from cryopick.models.topaz_layout import (
+    TOPAZ_CONV_KERNELS,
+    topaz_conv_encoder,
+    topaz_resnet8_encoder,
+    topaz_resnet16_encoder,
+    widths,
+)
 
 
 def _activation(kind: str, channels: int) -> nn.Module:
@@ -81,37 +88,57 @@ class PickerNet(nn.Module):
         #: train with channels-last tensors (oneDNN's faster path where it pays; measured per net)
         self.trains_channels_last = False
         # by position, not id(): a deep copy (one per scoring thread) keeps working
-        self._nominal = [(m.stride, m.dilation) for m in self._spatial_modules()]
+        self._nominal = [(_pair(m.stride), _pair(getattr(m, "dilation", 1)), _pair(m.padding))
+                         for m in self._spatial_modules()]
+        self._dense_subsample = 1  # a last subsampling in dense mode, where strides could not all be kept
 
-    def _spatial_modules(self) -> Iterator[nn.Conv2d | nn.MaxPool2d]:
+    def _spatial_modules(self) -> Iterator[nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d]:
         for module in self.encoder.modules():  # registration order == execution order here
-            if isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
+            if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
                 yield module
+
+    @property
+    def has_padded_layers(self) -> bool:
+        """Whether any layer pads its input (its output near an edge then depends on where the edge is)."""
+        return any(padding > 0 for _, _, padding in self._nominal)
 
     def set_dense(self, dense: bool, output_stride: int = 1) -> None:
         """Switch between dense scoring and nominal (training) strides.
 
         Dense: strides kept only while their product stays within ``output_stride`` (1: every
-        pixel), the rest turned into dilations, so the output is the nominal network's logit at
-        every ``output_stride``-th pixel. Not dense: the nominal strides and dilations.
+        pixel), the rest turned into dilations (padding scaled with them), so the output is the
+        nominal network's logit at every ``output_stride``-th pixel. Not dense: the nominal
+        strides, dilations and paddings.
+
+        An average pool (Topaz's ``--pooling avg`` convolution stacks) is scored as Topaz scores
+        it: its stride dropped, undilated, later layers dilated as if it had strided. Its stride
+        is never kept, so such a net is scored at every pixel and subsampled at the end.
         """
         jump = real_jump = 1
-        for module, (stride, dilation) in zip(self._spatial_modules(), self._nominal, strict=True):
-            s = stride[0] if isinstance(stride, tuple) else stride
-            d = dilation[0] if isinstance(dilation, tuple) else dilation
+        for module, (s, d, p) in zip(self._spatial_modules(), self._nominal, strict=True):
+            if isinstance(module, nn.AvgPool2d):
+                module.stride = 1 if dense else s
+                jump *= s
+                continue
             if dense:
                 new_dilation = d * jump // real_jump
                 new_stride = s if real_jump * s <= output_stride else 1
                 real_jump *= new_stride
             else:
                 new_stride, new_dilation = s, d
+            new_padding = p * new_dilation // d
             if isinstance(module, nn.Conv2d):
                 module.stride = (new_stride, new_stride)
                 module.dilation = (new_dilation, new_dilation)
+                module.padding = (new_padding, new_padding)
             else:
                 module.stride = new_stride
                 module.dilation = new_dilation
+                module.padding = new_padding
             jump *= s
+        if dense and output_stride % real_jump:
+            raise ValueError(f"{self.name} cannot be scored at every {output_stride}th pixel")
+        self._dense_subsample = output_stride // real_jump if dense else 1
 
     def start_at_prior(self, positive_fraction: float) -> None:
         """Start the classifier at the expected share of positives.
@@ -132,6 +159,8 @@ class PickerNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (batch, 1, rows', cols') for input (batch, 1, rows, cols)."""
         logits: torch.Tensor = self.classifier(self.encoder(x))
+        if self._dense_subsample > 1:
+            logits = logits[..., :: self._dense_subsample, :: self._dense_subsample]
         return logits
 
 
@@ -145,16 +174,19 @@ def dense_mode(model: PickerNet, output_stride: int = 1) -> Iterator[PickerNet]:
         model.set_dense(False)
 
 
+def _pair(value: Any) -> int:
+    """One side of a square layer setting (an int, or a tuple of equal ints)."""
+    return int(value[0] if isinstance(value, tuple) else value)
+
+
 def receptive_field_px(model: nn.Module) -> int:
-    """The receptive field of ``model``'s convolutions and pools, in input pixels."""
+    """The crop width giving one output: the receptive field of ``model``'s convolutions and pools, less padding."""
     field, jump = 1, 1
     for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
-            kernel = module.kernel_size[0] if isinstance(module.kernel_size, tuple) else module.kernel_size
-            dilation = module.dilation[0] if isinstance(module.dilation, tuple) else module.dilation
-            stride = module.stride[0] if isinstance(module.stride, tuple) else module.stride
-            field += (kernel - 1) * dilation * jump
-            jump *= stride
+        if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            dilation = _pair(getattr(module, "dilation", 1))
+            field += ((_pair(module.kernel_size) - 1) * dilation - 2 * _pair(module.padding)) * jump
+            jump *= _pair(module.stride)
     return field
 
 
@@ -206,16 +238,42 @@ def _resnet8(units: int = DEFAULT_UNITS) -> PickerNet:
     return model
 
 
-def _topaz_resnet8(units: int | list[int] = DEFAULT_UNITS, batch_norm: bool = False) -> PickerNet:
+def _topaz_options(units: tuple[int, ...], batch_norm: bool, pooling: str | None, dropout: float) -> dict[str, Any]:
+    """A Topaz layout's recorded options (pooling and dropout only where a model has them)."""
+    options: dict[str, Any] = {"units": list(units), "batch_norm": batch_norm}
+    if pooling is not None:
+        options["pooling"] = pooling
+    if dropout > 0:
+        options["dropout"] = dropout
+    return options
+
+
+def _topaz_resnet8(units: int | list[int] = DEFAULT_UNITS, batch_norm: bool = False, pooling: str | None = None,
+                   dropout: float = 0.0) -> PickerNet:
     """Topaz's ResNet8, layer for layer (for its imported models, or to train in its layout)."""
-    encoder, channels = topaz_resnet8_encoder(units, batch_norm)
-    return PickerNet(encoder, channels, "topaz-resnet8", {"units": list(widths(units)), "batch_norm": batch_norm})
+    encoder, channels = topaz_resnet8_encoder(units, batch_norm, pooling, dropout)
+    return PickerNet(encoder, channels, "topaz-resnet8", _topaz_options(widths(units), batch_norm, pooling, dropout))
 
 
-def _topaz_resnet16(units: int | list[int] = DEFAULT_UNITS, batch_norm: bool = False) -> PickerNet:
+def _topaz_resnet16(units: int | list[int] = DEFAULT_UNITS, batch_norm: bool = False, pooling: str | None = None,
+                    dropout: float = 0.0) -> PickerNet:
     """Topaz's ResNet16, layer for layer (its general detectors are resnet16_u32/u64)."""
-    encoder, channels = topaz_resnet16_encoder(units, batch_norm)
-    return PickerNet(encoder, channels, "topaz-resnet16", {"units": list(widths(units)), "batch_norm": batch_norm})
+    encoder, channels = topaz_resnet16_encoder(units, batch_norm, pooling, dropout)
+    return PickerNet(encoder, channels, "topaz-resnet16", _topaz_options(widths(units), batch_norm, pooling, dropout))
+
+
+def _topaz_conv(name: str) -> Callable[..., PickerNet]:
+    """The builder of one of Topaz's convolution stacks (PReLU, batch norm optional)."""
+    count = len(TOPAZ_CONV_KERNELS[name])
+
+    def build(units: int | list[int] = DEFAULT_UNITS, batch_norm: bool = False, pooling: str | None = None,
+              dropout: float = 0.0) -> PickerNet:
+        encoder, channels = topaz_conv_encoder(name, units, batch_norm, pooling, dropout)
+        return PickerNet(encoder, channels, f"topaz-{name}",
+                         _topaz_options(widths(units, count), batch_norm, pooling, dropout))
+
+    build.__doc__ = f"Topaz's {name} convolution stack, layer for layer."
+    return build
 
 
 class RegionDecoder(nn.Module):
@@ -250,8 +308,10 @@ class RegionDecoder(nn.Module):
         return _centre_crop(self.layers(features), self.crop_px, self.crop_px)
 
 
-_REGISTRY: dict[str, Callable[..., PickerNet]] = {"conv3": _conv3, "conv6": _conv6, "resnet8": _resnet8,
-                                                  "topaz-resnet8": _topaz_resnet8, "topaz-resnet16": _topaz_resnet16}
+_REGISTRY: dict[str, Callable[..., PickerNet]] = {
+    "conv3": _conv3, "conv6": _conv6, "resnet8": _resnet8, "topaz-resnet8": _topaz_resnet8,
+    "topaz-resnet16": _topaz_resnet16, **{f"topaz-{name}": _topaz_conv(name) for name in TOPAZ_CONV_KERNELS},
+}
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 #: ``--model auto``: the receptive field should see this many particle diameters (the particle
 #: and the ring of background around it that tells it from ice, carbon and its neighbours).
@@ -260,7 +320,8 @@ CONTEXT_DIAMETERS = 2.0
 
 def architecture_receptive_fields_px() -> dict[str, int]:
     """Each registered architecture's receptive field, smallest first."""
-    fields = {name: factory().receptive_field_px for name, factory in _REGISTRY.items()}
+    with torch.random.fork_rng(devices=[]):  # building them must not move the caller's random stream
+        fields = {name: factory().receptive_field_px for name, factory in _REGISTRY.items()}
     return dict(sorted(fields.items(), key=lambda item: item[1]))
 
 

@@ -13,7 +13,7 @@ from cryopick.config import Geometry
 from cryopick.errors import InputError
 from cryopick.io.manifest import read_manifest
 from cryopick.io.model_files import file_sha256
-from cryopick.io.topaz_models import read_topaz_model
+from cryopick.io.topaz_models import LAYER_SETTINGS, normalized_setting, read_topaz_model
 from cryopick.models import build_model
 from cryopick.preprocess.normalization import Normalization
 from cryopick.workflows.modelio import save_picker
@@ -36,27 +36,49 @@ class ImportSummary:
     kind: str
 
 
-def _check_layout(source: Path, model: torch.nn.Module, recorded: dict[str, Any]) -> None:
-    """Refuse a Topaz module whose convolutions differ from the rebuilt ones.
+def _our_layers(model: torch.nn.Module) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The rebuilt net's leaf layers and settings, in the form the reader records Topaz's."""
+    layers: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name, module in model.named_modules():
+        if next(module.children(), None) is not None or isinstance(module, torch.nn.Identity):
+            continue
+        # the torch.nn class it is or extends (cryopick's PaddedMaxPool is Topaz's MaxPool2d)
+        kind = next(c.__name__ for c in type(module).__mro__ if c.__module__.startswith("torch.nn."))
+        settings = {key: normalized_setting(key, (module.bias is not None) if key == "bias" else getattr(module, key))
+                    for key in LAYER_SETTINGS.get(kind, ())}
+        if name.endswith(".proj"):
+            # Topaz strides its projection where cryopick subsamples first: the same arithmetic
+            settings["stride"] = normalized_setting("stride", model.get_submodule(name[:-5] + ".conv1").stride)
+        layers[name] = (kind, settings)
+    return layers
 
-    A whole-module file records each convolution's settings: they must be the ones rebuilt
-    here (Topaz's projection is strided where cryopick subsamples first: the same arithmetic).
+
+def _topaz_name(name: str) -> str:
+    return name.replace("encoder.", "features.features.", 1)
+
+
+def _check_layers(source: Path, architecture: str, model: torch.nn.Module,
+                  recorded: dict[str, tuple[str, dict[str, Any]]]) -> None:
+    """Refuse a Topaz module whose layers differ in any way from the rebuilt ones.
+
+    A whole-module file records every layer's class and settings: each must be the rebuilt
+    net's, name for name, so the imported model computes what Topaz's does.
     """
-    convolutions = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}
-    for topaz_name, settings in recorded.items():
-        name = topaz_name.replace("features.features.", "encoder.", 1)
-        conv = convolutions.get(name)
-        if conv is None:
-            raise InputError(source, f"{topaz_name}: a convolution the rebuilt layout does not have")
-        expected = {"kernel_size": conv.kernel_size, "dilation": conv.dilation, "padding": conv.padding,
-                    "groups": conv.groups}
-        if not name.endswith(".proj"):
-            expected["stride"] = conv.stride
-        for key, value in expected.items():
-            found = settings.get(key)
-            found = tuple(found) if isinstance(found, (list, tuple)) else found
-            if found != value:
-                raise InputError(source, f"{topaz_name}.{key} is {found} where Topaz's default layout has {value}")
+    if not recorded:
+        return  # a state dict: the layout is known from its parameter names alone
+    ours = _our_layers(model)
+    layout = f"Topaz's {architecture[6:]} as rebuilt"
+    for name in sorted(set(recorded) - set(ours)):
+        raise InputError(source, f"{_topaz_name(name)} ({recorded[name][0]}): a layer {layout} does not have")
+    for name in sorted(set(ours) - set(recorded)):
+        raise InputError(source, f"no {_topaz_name(name)} ({ours[name][0]}), which {layout} has")
+    for name, (kind, settings) in ours.items():
+        found_kind, found = recorded[name]
+        if found_kind != kind:
+            raise InputError(source, f"{_topaz_name(name)} is a {found_kind} where {layout} has a {kind}")
+        for key, value in settings.items():
+            if found.get(key) != value:
+                raise InputError(source, f"{_topaz_name(name)}.{key} is {found.get(key)} where {layout} has {value}")
 
 
 def run_import_model(source: Path, output_dir: Path, *, geometry: Geometry | None = None,
@@ -77,8 +99,11 @@ def run_import_model(source: Path, output_dir: Path, *, geometry: Geometry | Non
     if geometry is None:
         raise ValueError("run_import_model needs a geometry or a preprocessed directory")
     topaz = read_topaz_model(source)
-    model = build_model(topaz.architecture, **topaz.options)
-    _check_layout(source, model, topaz.layout)
+    try:
+        model = build_model(topaz.architecture, **topaz.options)
+    except ValueError as exc:
+        raise InputError(source, f"not one of Topaz's layouts: {exc}") from None
+    _check_layers(source, topaz.architecture, model, topaz.layers)
     state = {name: torch.from_numpy(array.copy()) for name, array in topaz.tensors.items()}
     try:
         model.load_state_dict(state, strict=True)
@@ -87,9 +112,12 @@ def run_import_model(source: Path, output_dir: Path, *, geometry: Geometry | Non
                                  f"{str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else exc}"
                          ) from None
     diameter_px = 2 * geometry.particle_radius_px
+    extras = [", batch norm" if topaz.options["batch_norm"] else "",
+              f", {topaz.options['pooling']} pooling" if topaz.options.get("pooling") else "",
+              f", dropout {topaz.options['dropout']} (off when picking)" if topaz.options.get("dropout") else ""]
     log.info("%s (%s, units %s%s): receptive field %d working px, the particle %.1f px across",
-             source_label or source.name, topaz.architecture, topaz.options["units"],
-             ", batch norm" if topaz.options["batch_norm"] else "", model.receptive_field_px, diameter_px)
+             source_label or source.name, topaz.architecture, topaz.options["units"], "".join(extras),
+             model.receptive_field_px, diameter_px)
     if model.receptive_field_px < diameter_px:
         log.warning("the particle (%.1f working px) is wider than the model's receptive field (%d px): "
                     "downsample more (--downsample)", diameter_px, model.receptive_field_px)
