@@ -65,6 +65,16 @@ def _extract_command(root: Path, output: Path, *extra: str) -> list[str]:
             "-q", *extra]
 
 
+def _interruptible(command: list[str], **kwargs) -> subprocess.Popen:
+    """Start ``command`` with Ctrl-C's default disposition, as a terminal gives it.
+
+    A shell starts background jobs (``make test &``, a CI runner's script) with SIGINT ignored, and
+    children inherit that: Python then installs no KeyboardInterrupt handler, and the SIGINT these
+    tests send would be ignored, whatever cryopick does.
+    """
+    return subprocess.Popen(command, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
+
+
 def _done(output: Path) -> int:
     return len(list((output.parent / RESULTS_DIR / output.name).glob("*.json")))
 
@@ -265,7 +275,7 @@ def test_ctrl_c_stops_extract_within_two_seconds_and_keeps_what_is_done(picking:
             (many / f"{path.stem}_{copy}.mrc").symlink_to(path)
     total = len(list(many.iterdir()))
     output = tmp_path / "picks.txt"
-    run = subprocess.Popen(_extract_command(picking, output, "--micrographs", str(many)), stderr=subprocess.DEVNULL)
+    run = _interruptible(_extract_command(picking, output, "--micrographs", str(many)), stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while _done(output) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -320,7 +330,7 @@ def test_ctrl_c_stops_preprocess_and_particles_and_keeps_what_is_done(picking: P
         arguments = ["particles", "--picks", str(tmp_path / "picks.txt"), "--micrographs", str(many),
                      "--box-size-orig-px", "32", "-o", str(output)]
         pattern = "*.json"
-    run = subprocess.Popen([sys.executable, "-m", "cryopick.cli.main", *arguments, "-q"], stderr=subprocess.DEVNULL)
+    run = _interruptible([sys.executable, "-m", "cryopick.cli.main", *arguments, "-q"], stderr=subprocess.DEVNULL)
 
     def done() -> int:
         return len(list((output / RESULTS_DIR).glob(pattern)))
@@ -340,7 +350,7 @@ def test_ctrl_c_stops_watch_and_writes_what_is_done(picking: Path, tmp_path: Pat
     many = tmp_path / "many"
     total = _many(picking, many, 10)
     output = tmp_path / "picks.txt"
-    run = subprocess.Popen(_extract_command(picking, output, "--watch", str(many), "--poll-interval-s", "0.2"),
+    run = _interruptible(_extract_command(picking, output, "--watch", str(many), "--poll-interval-s", "0.2"),
                            stderr=subprocess.DEVNULL)
     assert _interrupt_when(run, lambda: _done(output), 3) < 2.0
     assert run.returncode == 0  # stopping is how a watch ends

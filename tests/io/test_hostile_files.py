@@ -61,6 +61,14 @@ def test_coordinate_readers_on_mutated_files(tmp_path: Path, parses_or_refuses, 
     parses_or_refuses(read_picks, path)
 
 
+def test_a_cs_file_whose_pixel_size_field_no_longer_converts_is_read_or_refused(tmp_path: Path,
+                                                                               parses_or_refuses) -> None:
+    """Found by the fuzzing below: one byte of the header retypes a field, whose cast then warned."""
+    path = tmp_path / "mutated.cs"
+    path.write_bytes(_mutate(_valid_coordinates(".cs", tmp_path), [(8, 213)], None))
+    parses_or_refuses(read_picks, path)
+
+
 @pytest.mark.parametrize("suffix", SUFFIXES)
 @SETTINGS
 @given(text=st.text(alphabet=st.sampled_from(list(FORMAT_CHARACTERS)), max_size=300))

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from cryopick.errors import InputError
 from cryopick.picks import MicrographInfo, Picks
@@ -53,12 +54,13 @@ def read_cs(path: Path) -> Picks:
     for name in REQUIRED_FIELDS:
         if name not in table.dtype.names:
             raise InputError(path, "has no pick locations", field=name)
-    shapes = np.asarray(table["location/micrograph_shape"], dtype=np.float64).reshape(len(table), -1)
+    shapes = _as_float64(table, "location/micrograph_shape").reshape(len(table), -1)
     if shapes.shape[1] != 2:
         raise InputError(path, "expected (rows, columns) per micrograph", field="location/micrograph_shape")
-    x_frac = np.asarray(table["location/center_x_frac"], dtype=np.float64)
-    y_frac = np.asarray(table["location/center_y_frac"], dtype=np.float64)
-    for field, values in (("location/center_x_frac", x_frac), ("location/center_y_frac", y_frac)):
+    x_frac = _as_float64(table, "location/center_x_frac")
+    y_frac = _as_float64(table, "location/center_y_frac")
+    for field, values in (("location/center_x_frac", x_frac), ("location/center_y_frac", y_frac),
+                          ("location/micrograph_shape", shapes.ravel())):
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
             raise InputError(path, f"row {bad[0]}: {values[bad[0]]} is not a number", field=field)
@@ -67,16 +69,22 @@ def read_cs(path: Path) -> Picks:
     names = [cs_micrograph_name(p) for p in paths]
     score = None
     if SCORE_FIELD in table.dtype.names:
-        score = np.asarray(table[SCORE_FIELD], dtype=np.float64)
-    pixel_sizes = (np.asarray(table["location/micrograph_psize_A"], dtype=np.float64)
+        score = _as_float64(table, SCORE_FIELD)
+    pixel_sizes = (_as_float64(table, "location/micrograph_psize_A")
                    if "location/micrograph_psize_A" in table.dtype.names else np.zeros(len(table)))
     info = {}
     for row, name in enumerate(names):
         if name not in info:
-            size = float(pixel_sizes[row])
+            size = float(pixel_sizes[row]) if np.isfinite(pixel_sizes[row]) else 0.0
             info[name] = MicrographInfo(paths[row], (int(shapes[row, 0]), int(shapes[row, 1])),
                                         size if size > 0 else None)
     return Picks.build(names, x_frac * shapes[:, 1], y_frac * shapes[:, 0], score, source=path, info=info)
+
+
+def _as_float64(table: np.ndarray, field: str) -> npt.NDArray[np.float64]:
+    """A field as float64; a damaged file's values that do not convert become NaN, checked by the caller."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.asarray(table[field], dtype=np.float64)
 
 
 def _uid(text: str) -> int:
