@@ -297,12 +297,13 @@ function renderTraining(status) {
 async function pollTraining() {
   const status = await api("/api/train");
   const was = app.training && app.training.state;
-  renderTraining(status);
   if (status.state !== "running") {
     clearInterval(app.polling);
     app.polling = null;
-    if (was === "running" && status.state === "done") await loadState(true);
+    // the new picks are loaded before the status says "done", so that "done" means they are shown
+    if (was === "running" && status.state === "done") return loadState(true);
   }
+  renderTraining(status);
 }
 
 function startPolling() {
@@ -345,10 +346,10 @@ async function loadState(keepPlace) {
     $("expected").value = state.expected_particles_per_micrograph;
   }
   setThresholdRange(state.score_range);
-  renderTraining(state.training);
-  if (state.training.state === "running") startPolling();
   renderList();
   if (keepPlace && app.current) await reloadCurrent(); else await go(app.index);
+  renderTraining(state.training);
+  if (state.training.state === "running") startPolling();
 }
 
 function onKey(event) {
