@@ -68,7 +68,7 @@ def starts_from(init: str, model: PickerNet, record: dict[str, Any], init_geomet
         if not start_from_general(init, detector, particle_diameter_px=2 * geometry.particle_radius_px,
                                   config=config):
             return False
-        log.info("starting from the general detector (--init none: from scratch)")
+        log.info("starting from the general detector (--init none to train from scratch instead)")
     elif not sizes_agree(init_geometry.working_pixel_size_A, geometry.working_pixel_size_A):
         log.warning("the --init model works at %.3g A/px, these micrographs at %.3g A/px: its features are "
                     "at another scale (preprocess with a matching --downsample to use them fully)",
