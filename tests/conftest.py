@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 from cryopick.io.coordinates import write_picks
 from cryopick.io.micrographs import write_mrc
@@ -12,6 +13,15 @@ from cryopick.picks import Picks
 from cryopick.synthetic import make_micrograph
 
 torch.set_num_threads(2)
+
+# The suite's fuzzers draw the same examples on every run, so a CI result can be reproduced and a
+# change is judged on the same inputs as its parent. New inputs come from the random campaign:
+# `pytest --hypothesis-profile=fuzz tests/io` (thousands of fresh examples per test); every find
+# becomes a fixed regression test beside the fuzzer.
+_FUZZ_BASE = dict(suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.register_profile("suite", max_examples=150, deadline=2000, derandomize=True, **_FUZZ_BASE)
+settings.register_profile("fuzz", max_examples=3000, deadline=None, derandomize=False, **_FUZZ_BASE)
+settings.load_profile("suite")
 
 
 def write_synthetic_dataset(root: Path, n_micrographs: int = 6, n_test: int = 2, snr: float = 0.5,

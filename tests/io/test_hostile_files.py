@@ -5,14 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from cryopick.io.coordinates import read_picks, write_picks
 from cryopick.io.micrographs import read_micrograph, write_mrc
 from cryopick.picks import MicrographInfo, Picks
 
-SETTINGS = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SUFFIXES = [".txt", ".csv", ".star", ".box", "_info.json", ".cs"]
 FORMAT_CHARACTERS = "\t ,\n\r#_-.0123456789eEinfNa:data_loop_rlnCoordinateXYMicrographName{}[]\"boxes"
 
@@ -43,7 +42,6 @@ def _mutate(data: bytes, edits: list[tuple[int, int]], cut: int | None) -> bytes
 
 @pytest.mark.parametrize(("reader", "suffix"), [(read_picks, suffix) for suffix in SUFFIXES]
                          + [(read_micrograph, suffix) for suffix in (".mrc", ".tif", ".png")])
-@SETTINGS
 @given(data=st.binary(max_size=3000))
 def test_readers_on_arbitrary_bytes(tmp_path: Path, parses_or_refuses, reader, suffix: str, data: bytes) -> None:
     path = tmp_path / f"hostile{suffix}"
@@ -52,7 +50,6 @@ def test_readers_on_arbitrary_bytes(tmp_path: Path, parses_or_refuses, reader, s
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-@SETTINGS
 @given(edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
        cut=st.one_of(st.none(), st.integers(0, 400)))
 def test_coordinate_readers_on_mutated_files(tmp_path: Path, parses_or_refuses, suffix: str, edits, cut) -> None:
@@ -70,7 +67,6 @@ def test_a_cs_file_whose_pixel_size_field_no_longer_converts_is_read_or_refused(
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-@SETTINGS
 @given(text=st.text(alphabet=st.sampled_from(list(FORMAT_CHARACTERS)), max_size=300))
 def test_coordinate_readers_on_format_like_text(tmp_path: Path, parses_or_refuses, suffix: str, text: str) -> None:
     path = tmp_path / f"texty{suffix}"
@@ -78,7 +74,6 @@ def test_coordinate_readers_on_format_like_text(tmp_path: Path, parses_or_refuse
     parses_or_refuses(read_picks, path)
 
 
-@SETTINGS
 @given(edits=st.lists(st.tuples(st.integers(0, 1100), st.integers(0, 255)), max_size=8),
        cut=st.one_of(st.none(), st.integers(0, 5000)))
 def test_micrograph_reader_on_mutated_mrc(tmp_path: Path, parses_or_refuses, edits, cut) -> None:

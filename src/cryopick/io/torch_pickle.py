@@ -261,3 +261,5 @@ def read_torch_file(path: str | Path) -> Any:
     except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, TypeError, KeyError, IndexError,
             AttributeError, OverflowError, MemoryError, RecursionError) as exc:
         raise InputError(path, f"cannot read as a PyTorch save file: {exc}") from None
+    except OSError as exc:  # also a zip member whose header offset points before the file's start
+        raise InputError(path, f"cannot read as a PyTorch save file: {exc.strerror or exc}") from None
