@@ -48,7 +48,7 @@ def calibrate_existing(model_in: Path, model_out: Path, dataset: Path, preproces
     from cryopick.io.coordinates import read_picks
     from cryopick.io.manifest import read_manifest
     from cryopick.io.micrographs import read_micrograph
-    from cryopick.train.calibration import score_record
+    from cryopick.train.calibration import dataset_sample_names, score_record
     from cryopick.train.labels import drop_duplicate_labels, subsample_labels
     from cryopick.train.sampler import LabelledMicrograph
     from cryopick.workflows.modelio import load_picker
@@ -68,7 +68,9 @@ def calibrate_existing(model_in: Path, model_out: Path, dataset: Path, preproces
     model, _, geometry = load_picker(model_out)
     record["score_calibration"] = score_record(
         model, model.state_dict(), micrographs, expected_particles_per_micrograph=expected,
-        particle_radius_px=geometry.particle_radius_px, device=torch.device("cpu"), seed=0)
+        particle_radius_px=geometry.particle_radius_px, device=torch.device("cpu"), seed=0,
+        dataset_sample=(read_micrograph(preprocessed / manifest.micrographs[name].file).array
+                        for name in dataset_sample_names(manifest.micrographs, seed=0)))
     (model_out / "model.json").write_text(json.dumps(record, indent=1) + "\n")
 
 

@@ -104,12 +104,15 @@ def test_precision_is_estimated_without_a_reference(pipeline: Path, tmp_path: Pa
     assert calibration["slope"] > 0
     assert calibration["n_labels"] == 60
     assert calibration["expected_particles_per_micrograph"] == 25
+    assert calibration["dataset_reference"]["n_micrographs"] == 6  # all the preprocessed micrographs
     picks = tmp_path / "picks.star"
     model = ["--model", str(pipeline / "model")]
     assert main(["extract", *model, "--micrographs", str(pipeline / "work"), "-o", str(picks), "-q"]) == 0
     saved = json.loads((tmp_path / "picks.star.estimate.json").read_text())
     assert saved["n_micrographs"] == 6
-    assert saved["expected_particles"] == 150
+    # the same micrographs as the dataset's sample: as dense as -n says
+    assert saved["density_ratio"] == pytest.approx(1.0, abs=0.02)
+    assert saved["expected_particles"] == pytest.approx(150 * saved["density_ratio"], abs=0.01)
     # --auto here and on extract keep the same picks; their estimated precision is near the true one
     assert main(["threshold", "--picks", str(picks), "-o", str(tmp_path / "auto.star"), "--auto", "-q"]) == 0
     assert main(["extract", *model, "--micrographs", str(pipeline / "work"), "-o", str(tmp_path / "auto2.star"),
@@ -137,6 +140,23 @@ def test_precision_is_estimated_without_a_reference(pipeline: Path, tmp_path: Pa
     assert (info / "estimate.json").is_file()
     assert main(["threshold", "--picks", str(info), "-o", str(tmp_path / "auto3.star"), "--auto", "-q"]) == 0
     assert len(read_picks(tmp_path / "auto3.star")) == len(kept)
+
+
+@pytest.mark.slow
+def test_a_malformed_dataset_reference_is_refused_naming_the_field(pipeline: Path, tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "broken_model"
+    shutil.copytree(pipeline / "model", broken)
+    record = json.loads((broken / "model.json").read_text())
+    record["score_calibration"]["dataset_reference"]["picks_per_micrograph"][3] = -1.0
+    (broken / "model.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    assert main(["extract", "--model", str(broken), "--micrographs", str(pipeline / "work"), "-o",
+                 str(tmp_path / "picks.star"), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "model.json" in err
+    assert "dataset_reference" in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "picks.star").exists()
 
 
 @pytest.mark.slow

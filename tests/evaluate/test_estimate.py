@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from cryopick.evaluate.estimate import (
+    DensityReference,
     choose_threshold,
     estimate_curve,
     fit_slope,
     level_intercept,
+    reference_histogram,
     slope_replicates,
 )
 
@@ -102,3 +104,45 @@ def test_refuses_what_it_cannot_fit() -> None:
         fit_slope([1.0, 2.0], [True, False], labelled_share=1.5)
     with pytest.raises(ValueError, match="no picks"):
         estimate_curve([], [], slope=1.0, expected_particles_per_micrograph=10)
+
+
+def draw_mixture(rng: np.random.Generator, n_micrographs: int, particles_per_micrograph: int,
+                 junk_per_micrograph: int = 300):
+    """Particles' scores ~ N(1.5, 1.5), junk's ~ N(-2, 1.5): P(particle | s) is a sigmoid whose slope is
+    3.5 / 1.5^2 whatever the density, and whose intercept moves by log(particles / junk)."""
+    scores, micrograph, particle = [], [], []
+    for index in range(n_micrographs):
+        s = np.concatenate([rng.normal(1.5, 1.5, particles_per_micrograph), rng.normal(-2.0, 1.5, junk_per_micrograph)])
+        scores.append(s)
+        micrograph.append(np.full(len(s), index))
+        particle.append(np.arange(len(s)) < particles_per_micrograph)
+    return np.concatenate(scores), np.concatenate(micrograph), np.concatenate(particle)
+
+
+def test_denser_micrographs_than_the_prior_are_counted_as_denser() -> None:
+    """-n is the dataset's average; the picked micrographs hold 1.5 times as many particles."""
+    rng = np.random.default_rng(3)
+    slope = 3.5 / 1.5 ** 2
+    typical_particles = 60
+    intercept = np.log(typical_particles / 300) - (1.5 ** 2 - 2.0 ** 2) / (2 * 1.5 ** 2)
+    sample_scores, sample_mic, _ = draw_mixture(rng, 40, typical_particles)
+    score_low, counts = reference_histogram([sample_scores[sample_mic == i] for i in range(40)])
+    reference = DensityReference(score_low, counts, float(intercept), 40)
+    scores, micrograph, particle = draw_mixture(rng, 20, 90)
+    with_reference = estimate_curve(scores, micrograph, slope=slope,
+                                    expected_particles_per_micrograph=typical_particles, reference=reference)
+    prior_only = estimate_curve(scores, micrograph, slope=slope, expected_particles_per_micrograph=typical_particles)
+    assert with_reference.density_ratio == pytest.approx(1.5, rel=0.06)
+    assert with_reference.expected_particles == pytest.approx(particle.sum(), rel=0.06)
+    assert prior_only.density_ratio == 1.0
+    assert prior_only.expected_particles == pytest.approx(20 * typical_particles)
+    precision, _, f1 = truth(scores, particle, with_reference.thresholds)
+    auto, auto_prior = choose_threshold(with_reference), choose_threshold(prior_only)
+    assert abs(with_reference.precision[auto] - precision[auto]) < 0.03
+    assert np.nanmax(f1) - f1[auto] < 0.01
+    assert np.nanmax(f1) - f1[auto_prior] > 2 * (np.nanmax(f1) - f1[auto])  # the prior alone cuts too high
+    # micrographs like the dataset's: the prior's count
+    same_scores, same_mic, _ = draw_mixture(rng, 20, typical_particles)
+    same = estimate_curve(same_scores, same_mic, slope=slope, expected_particles_per_micrograph=typical_particles,
+                          reference=reference)
+    assert same.density_ratio == pytest.approx(1.0, abs=0.05)

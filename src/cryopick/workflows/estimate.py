@@ -17,7 +17,14 @@ import numpy as np
 
 from cryopick.config import ThresholdChoice
 from cryopick.errors import ConfigError, InputError
-from cryopick.evaluate.estimate import RECORD_VERSION, ThresholdEstimate, choose_threshold, estimate_curve
+from cryopick.evaluate.estimate import (
+    GRID_STEP,
+    RECORD_VERSION,
+    DensityReference,
+    ThresholdEstimate,
+    choose_threshold,
+    estimate_curve,
+)
 from cryopick.io._atomic import atomic_write_text, is_stream
 from cryopick.io.coordinates import ESTIMATE_NAME, ESTIMATE_SUFFIX
 from cryopick.io.model_files import model_files
@@ -58,7 +65,27 @@ def model_calibration(record: dict[str, Any], where: Path) -> dict[str, Any] | N
             and all(math.isfinite(x) and x > 0 for x in replicates)):
         raise InputError(where, "score_calibration: slope and expected count must be positive numbers",
                          field="score_calibration")
-    return {**calibration, **checked}
+    return {**calibration, **checked, "dataset_reference": _reference(calibration, where)}
+
+
+def _reference(calibration: dict[str, Any], where: Path) -> DensityReference | None:
+    """The record's picks on a sample of the dataset, checked (None in records made before it existed)."""
+    saved = calibration.get("dataset_reference")
+    if saved is None or isinstance(saved, DensityReference):
+        return saved
+    field = "score_calibration.dataset_reference"
+    try:
+        counts = np.array([float(x) for x in saved["picks_per_micrograph"]], dtype=np.float64)
+        reference = DensityReference(float(saved["score_low"]), counts, float(calibration["intercept"]),
+                                     int(saved["n_micrographs"]))
+        width = float(saved["bin_width"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(where, f"malformed dataset reference: {exc}", field=field) from None
+    if not (math.isclose(width, GRID_STEP) and math.isfinite(reference.score_low) and math.isfinite(reference.intercept)
+            and reference.n_micrographs > 0 and np.all(np.isfinite(counts)) and np.all(counts >= 0)):
+        raise InputError(where, f"dataset reference: bins of {GRID_STEP} score units with finite, non-negative "
+                                "counts expected", field=field)
+    return reference
 
 
 def calibration_for(picks_path: Path, model_dir: Path | None) -> dict[str, Any] | None:
@@ -87,7 +114,8 @@ def estimate_for(picks: Picks, calibration: dict[str, Any], *, n_micrographs: in
         raise ConfigError("these picks carry no scores: nothing to estimate precision from")
     return estimate_curve(picks.score, picks.micrograph, slope=calibration["slope"],
                           slopes=calibration["slope_replicates"] or None, n_micrographs=n_micrographs,
-                          expected_particles_per_micrograph=calibration["expected_particles_per_micrograph"])
+                          expected_particles_per_micrograph=calibration["expected_particles_per_micrograph"],
+                          reference=calibration.get("dataset_reference"))
 
 
 def estimate_json(estimate: ThresholdEstimate, calibration: dict[str, Any], chosen: int | None) -> str:
@@ -98,10 +126,12 @@ def estimate_json(estimate: ThresholdEstimate, calibration: dict[str, Any], chos
     best = choose_threshold(estimate)
     data: dict[str, Any] = {
         "what": "precision, recall and F1 of keeping picks with score >= threshold, estimated without a reference "
-                "from the model's score calibration and the expected count per micrograph; band: 5-95% over "
-                "bootstrap resamples of micrographs",
+                "from the model's score calibration and the expected count per micrograph (scaled by density_ratio: "
+                "what the model finds here relative to a sample of the dataset); band: 5-95% over bootstrap "
+                "resamples of micrographs",
         "expected_particles": round(estimate.expected_particles, 2),
         "n_micrographs": estimate.n_micrographs,
+        "density_ratio": round(estimate.density_ratio, 4),
         "probability_at_score": {str(s): round(estimate.probability(s), 4) for s in (-3, 0, 3)},
         "best_f1": {"threshold": round(float(estimate.thresholds[best]), 3), "f1": round(float(estimate.f1[best]), 4),
                     "precision": round(float(estimate.precision[best]), 4),
@@ -114,9 +144,19 @@ def estimate_json(estimate: ThresholdEstimate, calibration: dict[str, Any], chos
                   "precision_high": rounded(estimate.precision_band[1]),
                   "recall_low": rounded(estimate.recall_band[0]), "recall_high": rounded(estimate.recall_band[1]),
                   "f1_low": rounded(estimate.f1_band[0]), "f1_high": rounded(estimate.f1_band[1])},
-        "calibration": {"score_calibration": calibration},
+        "calibration": {"score_calibration": saved_calibration(calibration)},
     }
     return json.dumps(data, indent=1) + "\n"
+
+
+def saved_calibration(calibration: dict[str, Any]) -> dict[str, Any]:
+    """The calibration as model.json records it (the checked reference back to plain numbers)."""
+    reference = calibration.get("dataset_reference")
+    if not isinstance(reference, DensityReference):
+        return calibration
+    return {**calibration, "dataset_reference": {
+        "score_low": reference.score_low, "bin_width": GRID_STEP, "n_micrographs": reference.n_micrographs,
+        "picks_per_micrograph": [round(float(c), 4) for c in reference.counts_per_micrograph]}}
 
 
 def apply_choice(picks: Picks, estimate: ThresholdEstimate, choice: ThresholdChoice) -> tuple[Picks, int]:
@@ -129,11 +169,12 @@ def apply_choice(picks: Picks, estimate: ThresholdEstimate, choice: ThresholdCho
     threshold = float(estimate.thresholds[index])
     low, high = estimate.precision_band[:, index]
     log.info("threshold %.2f (%s): %d picks, estimated precision %.3f (%.3f-%.3f), recall %.3f, F1 %.3f; "
-             "expected particles among them %.0f of %.0f expected in all (%.1f per micrograph)", threshold,
+             "expected particles among them %.0f of %.0f expected in all (%.1f per micrograph, %.2f x the "
+             "dataset's typical density)", threshold,
              "best estimated F1" if choice.auto else f"estimated precision >= {choice.target_precision:g}",
              estimate.n_picks[index], estimate.precision[index], low, high, estimate.recall[index],
              estimate.f1[index], estimate.expected_true_picks(index), estimate.expected_particles,
-             estimate.expected_particles / max(estimate.n_micrographs, 1))
+             estimate.expected_particles / max(estimate.n_micrographs, 1), estimate.density_ratio)
     return picks.select(picks.score >= threshold), index
 
 

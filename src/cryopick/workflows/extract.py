@@ -72,13 +72,14 @@ def run_extract(
         results_dir = (Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="cryopick-results-")))
                        if is_stream(output) else results_dir_for(output, per_micrograph))
         extractor = scratch.enter_context(Extractor(config, model_dir, results_dir, cluster=cluster, quiet=quiet))
+        # a malformed calibration is refused before the picking, not after it
+        calibration = model_calibration(extractor.record, model_files(extractor.model_dir)[0])
         sources = extractor.sources(inputs)
         log.info("picking %d micrographs (NMS radius %.1f working px, threshold %g)%s", len(sources),
                  extractor.job.nms_radius_px, config.threshold,
                  " on a Dask cluster" if extractor.client is not None else "")
         skipped = extractor.run(sources)
         picks = extractor.picks(sources)
-        calibration = model_calibration(extractor.record, model_files(extractor.model_dir)[0])
     picks = estimate_and_choose(picks, calibration, choice or ThresholdChoice(), n_micrographs=len(sources),
                                 path=estimate_path(output, per_micrograph))
     return write_outputs(picks, sources, output, fmt, per_micrograph, box_size_orig_px(config, extractor), skipped)

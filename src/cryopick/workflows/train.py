@@ -20,7 +20,7 @@ from cryopick.io.model_files import file_sha256, load_latest_checkpoint, save_ch
 from cryopick.io.pretrained import GENERAL_DETECTOR, packaged_model_dir
 from cryopick.io.training_files import CHECKPOINT_DIR, saved_tuning, write_tuning
 from cryopick.models import PickerNet
-from cryopick.train.calibration import score_record
+from cryopick.train.calibration import dataset_sample_names, score_record
 from cryopick.train.checkpoint import resume_from, run_identity, state_to_bundle
 from cryopick.train.init import INIT_NONE, names_general, starts_from
 from cryopick.train.labels import (
@@ -137,9 +137,11 @@ def run_train(
     record = model_record(config, geometry, manifest.normalization, fitted, command=command, n_labeled=len(labels),
                           init_model=init_name, train_names=train_names, validation_names=validation_names,
                           tuning_record=tuning_record)
+    dataset_sample = (load(name).image for name in dataset_sample_names(manifest.micrographs, seed=config.seed))
     record["score_calibration"] = score_record(
         fitted.model, result.best_state, train_set + validation_set, particle_radius_px=geometry.particle_radius_px,
-        expected_particles_per_micrograph=config.expected_particles_per_micrograph, device=device, seed=config.seed)
+        expected_particles_per_micrograph=config.expected_particles_per_micrograph, device=device, seed=config.seed,
+        dataset_sample=dataset_sample)
     save_picker(Path(output_dir), fitted.model, result.best_state, record)
     log.info("saved the model of epoch %d (held-out AP %s) to %s", result.best_epoch,
              "n/a" if result.best_validation_ap is None else f"{result.best_validation_ap:.4f}", output_dir)
