@@ -143,6 +143,8 @@ def run_set(dataset: Path, work: Path, args: argparse.Namespace) -> dict:
     row["pass_f1"] = row["f1_gap_at_auto"] <= F1_TOLERANCE
     row["average_precision"] = round(result.curve.average_precision, 4)
     row["true_per_micrograph_test"] = round(n_reference / len(test_names), 1)
+    row["density_ratio"] = round(estimate.density_ratio, 4)  # the count the estimate used: -n x this
+    row["true_density_ratio"] = round(n_reference / len(test_names) / expected, 4)
     row["probability_at_score"] = {str(s): round(estimate.probability(s), 3) for s in (-3, 0)}
     row["slope"] = round(calibration["slope"], 3)
     return row

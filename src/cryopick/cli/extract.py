@@ -6,11 +6,13 @@ training data were). Each pick's score is the network's log-likelihood ratio; ke
 above --threshold now and threshold later, or set it here.
 
 Without a reference: the model's score calibration (recorded by `train`) and the expected count
-per micrograph (-n) give the estimated precision, recall and F1 at every threshold, with a band
-over micrographs; they are written beside the picks (picks.star.estimate.json, or estimate.json in
-a --per-micrograph directory), shown by `report`, and --auto / --target-precision P keep the picks
-above the threshold they choose. A score of 0 is not even odds: the log says what 0 and -3 mean
-for this model on these micrographs (README, "Choosing the threshold").
+per micrograph (-n, the dataset's average, scaled by how much denser or sparser the model finds
+these micrographs than a sample of the dataset's) give the estimated precision, recall and F1 at
+every threshold, with a band over micrographs; they are written beside the picks
+(picks.star.estimate.json, or estimate.json in a --per-micrograph directory), shown by `report`,
+and --auto / --target-precision P keep the picks above the threshold they choose. A score of 0
+is not even odds: the log says what 0 and -3 mean for this model on these micrographs (README,
+"Choosing the threshold").
 
 Each micrograph's picks are kept as it finishes (in .cryopick-results/ beside the output): rerun
 the same command after a crash or a kill and only the micrographs not yet done, or whose input,

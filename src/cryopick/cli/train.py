@@ -61,9 +61,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help=f"format of --particles (default: from the suffix): {FORMAT_HELP}")
     parser.add_argument("-o", "--output", type=Path, required=True, help="model directory to write")
     parser.add_argument("-n", "--expected-particles-per-micrograph", type=positive_float, nargs="+", required=True,
-                        metavar="N", help="how many particles a micrograph holds on average, labelled or not; sets "
-                                          "the class prior, and the level of the precision extract estimates without "
-                                          "a reference (the model records its score calibration: see extract --auto). "
+                        metavar="N", help="how many particles a micrograph holds on average over the dataset, labelled "
+                                          "or not; sets the class prior, and the level of the precision extract "
+                                          "estimates without a reference (the model records its score calibration and "
+                                          "its picks on up to 40 of the preprocessed micrographs, so that extract can "
+                                          "scale the count to denser or sparser micrographs: see extract --auto). "
                                           "With --k-fold, several values to choose among (one value N: N/2, N and 2N "
                                           "are tried)")
     parser.add_argument("--num-labeled", type=positive_int, default=DEFAULT.num_labeled,

@@ -16,7 +16,7 @@ that a pick is a particle. The calibration here makes it one, from two facts the
   the sum of probabilities over the picks must then be ``r`` times the sample's (their own bias
   cancels in the ratio). The intercept is then set so that the probabilities add up to the count.
   Micrographs differ: on two simulated sets the test micrographs held 12% and 23% more particles
-  than ``-n``, and ``r`` found 13% and 21% more.
+  than ``-n``, and ``r`` found 12% and 24% more (``bench/threshold.py``, the default command).
 
 Then, keeping picks with score >= t, the expected true picks are ``TP(t) = sum of p`` over them:
 precision ``TP(t) / picks(t)``, recall ``TP(t) / expected count``, F1 ``2 TP / (picks + count)``.
