@@ -35,9 +35,9 @@ import os
 import sys
 from pathlib import Path
 
-from cryopick.cli.arguments import positive_float, positive_int
+from cryopick.cli.arguments import add_picks_options, positive_float, positive_int
 from cryopick.config import AppConfig, default_of
-from cryopick.io.formats import FORMAT_HELP, FORMATS
+from cryopick.io.formats import FORMATS
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -49,10 +49,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=None,
                         help="a trained model: picks every micrograph with it at the start (round 0), and its "
                              "expected particle count is the default for Train")
-    parser.add_argument("--picks", type=Path, nargs="+", default=None,
-                        help="picks to review at the start (files or directories; e.g. from `cryopick extract`)")
-    parser.add_argument("--picks-format", choices=FORMATS, default=None,
-                        help=f"default: from the suffix; {FORMAT_HELP}")
+    add_picks_options(parser, what="picks to review at the start (files or directories; e.g. from `cryopick extract`)")
     parser.add_argument("--labels", type=Path, nargs="+", default=None,
                         help="labels to start from (files or directories, e.g. a RELION Manual Picking job's "
                              "Movies/); read once, when PROJECT_DIR holds no labels yet")

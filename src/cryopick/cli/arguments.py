@@ -108,18 +108,21 @@ def add_deprecated_alias(parser: argparse.ArgumentParser | Any, old: str, new: s
                         help=argparse.SUPPRESS, **kwargs)
 
 
-def add_picks_args(parser: argparse.ArgumentParser, *, what: str) -> None:
-    """Add the coordinate-input options shared by every command that reads picks.
-
-    --picks (the one spelling for coordinate inputs) and --picks-format; the positional form of
-    convert/threshold is kept, deprecated, for one release.
-    """
+def add_picks_options(parser: argparse.ArgumentParser, *, what: str, required: bool = False) -> None:
+    """--picks (the one spelling for coordinate inputs, files or directories) and --picks-format."""
     from cryopick.io.formats import FORMAT_HELP, FORMATS
 
-    parser.add_argument("--picks", type=Path, nargs="+", default=None, help=what)
-    parser.add_argument("legacy_picks", type=Path, nargs="*", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--picks", type=Path, nargs="+", required=required, default=None, help=what)
     parser.add_argument("--picks-format", choices=FORMATS, default=None,
                         help=f"format of --picks (default: from each suffix): {FORMAT_HELP}")
+
+
+def add_picks_args(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """:func:`add_picks_options`, plus the positional form of convert/threshold, deprecated for one release."""
+    from cryopick.io.formats import FORMATS
+
+    add_picks_options(parser, what=what)
+    parser.add_argument("legacy_picks", type=Path, nargs="*", default=[], help=argparse.SUPPRESS)
     add_deprecated_alias(parser, "--input-format", "--picks-format", dest="picks_format", choices=FORMATS)
 
 

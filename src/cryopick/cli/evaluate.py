@@ -13,15 +13,14 @@ Example usage:
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import positive_float
+from cryopick.cli.arguments import add_picks_options, positive_float
 from cryopick.config import MATCHINGS, EvaluateConfig, default_of
-from cryopick.io.formats import FORMAT_HELP, FORMATS
+from cryopick.io.formats import FORMATS
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     """Register ``evaluate``'s options."""
-    parser.add_argument("--picks", type=Path, nargs="+", required=True,
-                        help="coordinate files (or directories of them) to score")
+    add_picks_options(parser, what="coordinate files (or directories of them) to score", required=True)
     parser.add_argument("--reference", type=Path, nargs="+", required=True,
                         help="reference (true) particle centres: files or directories")
     parser.add_argument("-o", "--output", type=Path, default=None,
@@ -35,8 +34,6 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--matching", choices=MATCHINGS, default=default_of(EvaluateConfig, "matching"),
                         help="one-to-one assignment: optimal (most matches) or greedy by score "
                              "(default: %(default)s)")
-    parser.add_argument("--picks-format", choices=FORMATS, default=None,
-                        help=f"default: from the suffix; {FORMAT_HELP}")
     parser.add_argument("--reference-format", choices=FORMATS, default=None, help="default: from the suffix")
 
 

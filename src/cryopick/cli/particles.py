@@ -21,21 +21,19 @@ from pathlib import Path
 from cryopick.cli.arguments import (
     add_cluster_args,
     add_deprecated_alias,
+    add_picks_options,
     cluster_config,
     fraction,
     positive_float,
     positive_int,
 )
 from cryopick.config import ParticlesConfig, default_of
-from cryopick.io.formats import FORMAT_HELP, FORMATS
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     """Register ``particles``'s options."""
-    parser.add_argument("--picks", type=Path, nargs="+", required=True,
-                        help="coordinate files or directories (threshold them first: every pick becomes a particle)")
-    parser.add_argument("--picks-format", choices=FORMATS, default=None,
-                        help=f"default: from the suffix; {FORMAT_HELP}")
+    add_picks_options(parser, what="coordinate files or directories (threshold them first: every pick becomes a "
+                                   "particle)", required=True)
     parser.add_argument("--micrographs", type=Path, nargs="+", required=True,
                         help="the original micrographs (files or directories), or a preprocessed directory, "
                              "whose originals are used")

@@ -23,21 +23,19 @@ Example usage:
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import add_deprecated_alias, finite_float, positive_float, positive_int
+from cryopick.cli.arguments import add_deprecated_alias, add_picks_options, finite_float, positive_float, positive_int
 from cryopick.config import ReportConfig, default_of
-from cryopick.io.formats import FORMAT_HELP, FORMATS
+from cryopick.io.formats import FORMATS
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     """Register ``report``'s options."""
-    parser.add_argument("--picks", type=Path, nargs="+", required=True, help="coordinate files or directories")
+    add_picks_options(parser, what="coordinate files or directories", required=True)
     parser.add_argument("--micrographs", type=Path, nargs="+", required=True,
                         help="the micrographs picked: raw files/directories or a preprocessed directory")
     parser.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
     parser.add_argument("--reference", type=Path, nargs="+", default=None,
                         help="reference particle centres, to score the picks against")
-    parser.add_argument("--picks-format", choices=FORMATS, default=None,
-                        help=f"default: from the suffix; {FORMAT_HELP}")
     parser.add_argument("--reference-format", choices=FORMATS, default=None, help="default: from the suffix")
     parser.add_argument("--model", type=Path, default=None,
                         help="model directory: the particle radius, and the score calibration for the estimated "

@@ -164,10 +164,8 @@ def reference_histogram(scores_per_micrograph: list[npt.NDArray[np.float64]]) ->
     scores = np.concatenate(scores_per_micrograph) if scores_per_micrograph else np.zeros(0)
     if not len(scores):
         return 0.0, np.zeros(0)
-    index = np.floor(scores / GRID_STEP).astype(np.int64)
-    low = int(index.min())
-    counts = np.bincount(index - low).astype(np.float64) / len(scores_per_micrograph)
-    return low * GRID_STEP, counts
+    centres, index = _binned(scores)
+    return float(centres[0] - GRID_STEP / 2), np.bincount(index).astype(np.float64) / len(scores_per_micrograph)
 
 
 @dataclass(frozen=True)

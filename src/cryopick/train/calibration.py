@@ -46,6 +46,17 @@ class LabelledPicks:
     n_labels: int
 
 
+def _pick(model: PickerNet, image: npt.NDArray[np.float32], *, nms_radius_px: float, score_stride_px: int,
+          score_floor: float, device: torch.device) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """One micrograph picked as ``extract`` picks it: (centres as (x, y) in working px, scores)."""
+    score_map = score_micrographs(model, [image], device=device, output_stride=score_stride_px)[0]
+    rows, cols, values = non_maximum_suppression(
+        score_map, radius_px=working_to_grid_px(nms_radius_px, stride_px=score_stride_px), threshold=score_floor)
+    picked_xy = np.stack([grid_to_working_px(cols, stride_px=score_stride_px),
+                          grid_to_working_px(rows, stride_px=score_stride_px)], axis=1)
+    return picked_xy, values.astype(np.float64)
+
+
 def pick_labelled(model: PickerNet, micrographs: list[LabelledMicrograph], *, nms_radius_px: float,
                   match_radius_px: float, score_stride_px: int, score_floor: float,
                   device: torch.device) -> LabelledPicks:
@@ -56,12 +67,9 @@ def pick_labelled(model: PickerNet, micrographs: list[LabelledMicrograph], *, nm
     """
     scores, flags, groups = [], [], []
     for index, micrograph in enumerate(micrographs):
-        score_map = score_micrographs(model, [micrograph.image], device=device, output_stride=score_stride_px)[0]
-        rows, cols, values = non_maximum_suppression(
-            score_map, radius_px=working_to_grid_px(nms_radius_px, stride_px=score_stride_px), threshold=score_floor)
-        picked_xy = np.stack([grid_to_working_px(cols, stride_px=score_stride_px),
-                              grid_to_working_px(rows, stride_px=score_stride_px)], axis=1)
-        scores.append(values.astype(np.float64))
+        picked_xy, values = _pick(model, micrograph.image, nms_radius_px=nms_radius_px,
+                                  score_stride_px=score_stride_px, score_floor=score_floor, device=device)
+        scores.append(values)
         flags.append(match_picks(picked_xy, micrograph.centres_px[:, ::-1], values, radius=match_radius_px))
         groups.append(np.full(len(values), index, dtype=np.int64))
     return LabelledPicks(np.concatenate(scores), np.concatenate(flags), np.concatenate(groups),
@@ -75,14 +83,6 @@ def dataset_sample_names(names: Iterable[str], *, seed: int) -> list[str]:
         return ordered
     chosen = np.random.default_rng(seed).choice(len(ordered), DATASET_SAMPLE_MICROGRAPHS, replace=False)
     return [ordered[i] for i in sorted(chosen)]
-
-
-def _pick_scores(model: PickerNet, image: npt.NDArray[np.float32], *, nms_radius_px: float, score_stride_px: int,
-                 score_floor: float, device: torch.device) -> npt.NDArray[np.float64]:
-    score_map = score_micrographs(model, [image], device=device, output_stride=score_stride_px)[0]
-    _, _, values = non_maximum_suppression(
-        score_map, radius_px=working_to_grid_px(nms_radius_px, stride_px=score_stride_px), threshold=score_floor)
-    return values.astype(np.float64)
 
 
 def score_record(model: PickerNet, state: dict[str, torch.Tensor], micrographs: list[LabelledMicrograph], *,
@@ -112,8 +112,8 @@ def score_record(model: PickerNet, state: dict[str, torch.Tensor], micrographs: 
     expected = expected_particles_per_micrograph * len(labelled)
     share = min(found.n_labels / expected, 0.999)
     slope, intercept = fit_slope(found.scores, found.labelled, labelled_share=share)
-    sample_scores = [_pick_scores(saved, image, nms_radius_px=nms_radius_px, score_stride_px=score_stride_px,
-                                  score_floor=score_floor, device=device) for image in dataset_sample]
+    sample_scores = [_pick(saved, image, nms_radius_px=nms_radius_px, score_stride_px=score_stride_px,
+                           score_floor=score_floor, device=device)[1] for image in dataset_sample]
     reference: dict[str, Any] | None = None
     if sample_scores:
         score_low, counts = reference_histogram(sample_scores)
