@@ -1,6 +1,15 @@
 import pytest
 
-from cryopick.config import SimulateConfig, TrainConfig, TuningConfig, resolve_autoencoder_weight
+from cryopick.config import (
+    LEARNING_RATE_FROM_INIT,
+    LEARNING_RATE_FROM_SCRATCH,
+    LEARNING_RATE_FULL_LABELS,
+    SimulateConfig,
+    TrainConfig,
+    TuningConfig,
+    init_learning_rate,
+    resolve_autoencoder_weight,
+)
 from cryopick.errors import ConfigError
 
 
@@ -29,3 +38,22 @@ def test_bad_autoencoder_weights_are_refused(weight: object) -> None:
 def test_bad_simulate_settings_are_refused(changes: dict[str, float], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         SimulateConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_an_unknown_precision_is_refused_by_the_config() -> None:
+    with pytest.raises(ConfigError, match="precision 'half'"):
+        TrainConfig(expected_particles_per_micrograph=5, precision="half")  # type: ignore[arg-type]
+
+
+def test_the_step_from_a_trained_start_halves_per_tenfold_fewer_labels() -> None:
+    assert init_learning_rate(LEARNING_RATE_FULL_LABELS) == pytest.approx(LEARNING_RATE_FROM_INIT)
+    assert init_learning_rate(10 * LEARNING_RATE_FULL_LABELS) == pytest.approx(LEARNING_RATE_FROM_INIT)
+    assert init_learning_rate(LEARNING_RATE_FULL_LABELS // 10) == pytest.approx(LEARNING_RATE_FROM_INIT / 2)
+    assert init_learning_rate(1) == pytest.approx(LEARNING_RATE_FROM_INIT / 4, rel=0.01) == init_learning_rate(0)
+    rates = [init_learning_rate(n) for n in range(1, 200)]
+    assert rates == sorted(rates)
+    config = TrainConfig(expected_particles_per_micrograph=5)
+    assert config.resolved_learning_rate(from_init=True, n_labeled=10) == pytest.approx(LEARNING_RATE_FROM_INIT / 2)
+    assert config.resolved_learning_rate(from_init=False, n_labeled=10) == LEARNING_RATE_FROM_SCRATCH
+    given = TrainConfig(expected_particles_per_micrograph=5, learning_rate=3e-3)
+    assert given.resolved_learning_rate(from_init=True, n_labeled=10) == 3e-3

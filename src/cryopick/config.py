@@ -19,6 +19,10 @@ SCORE_STRIDES_PX: tuple[int, ...] = (1, 2, 4)
 #: Filters in the first layer of an architecture built from scratch; later layers scale with it.
 DEFAULT_UNITS = 32
 Objective = Literal["pn", "nnpu", "ge-kl", "ge-binomial"]
+#: ``--precision``: the arithmetic of training's forward pass (``auto``: bfloat16 where the CPU does it
+#: in hardware, else float32; see device.training_dtype).
+Precision = Literal["auto", "float32", "bfloat16"]
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
 OBJECTIVES: tuple[str, ...] = ("pn", "nnpu", "ge-kl", "ge-binomial")
 #: ``auto`` and the registered architectures (models.MODEL_NAMES; a test keeps them equal), listed
 #: here so that the command line needs no torch to parse.
@@ -34,6 +38,17 @@ LEARNING_RATE_FROM_SCRATCH = 1e-3
 #: From a trained start (--init) the larger step undoes it: 10 labels of the enolase dimer, from
 #: Topaz's resnet8_u32, 0.918 AP at 2e-4 vs 0.882 at 1e-3 (bench/topaz_models.py, bench/ablation.py).
 LEARNING_RATE_FROM_INIT = 2e-4
+#: ... with this many labels or more; with fewer, the step halves for every tenfold fewer labels, since
+#: few labels pull a good start away: 10 labels of two particles the start never saw (enolase dimer
+#: and monomer, from a detector trained without them) gave 0.907 / 0.869 AP at 1e-4 against 0.861 /
+#: 0.836 at 2e-4 (bench/results/ablation/init_learning_rate_n10.csv).
+LEARNING_RATE_FULL_LABELS = 100
+
+
+def init_learning_rate(n_labeled: int) -> float:
+    """Adam's step from a trained start: LEARNING_RATE_FROM_INIT, halved per tenfold fewer labels than full."""
+    share = min(1.0, max(n_labeled, 1) / LEARNING_RATE_FULL_LABELS)
+    return float(LEARNING_RATE_FROM_INIT * share ** math.log10(2))
 #: Non-maximum suppression wider than this (working px) would keep one pick per micrograph and costs
 #: memory in the square of the radius.
 MAX_NMS_RADIUS_PX = 2048
@@ -218,16 +233,19 @@ class TrainConfig:
     steps_per_epoch: int = 200
     batch_size: int = 256
     positive_fraction: float = 1 / 16
-    learning_rate: float | None = None  # Adam; None: LEARNING_RATE_FROM_SCRATCH or LEARNING_RATE_FROM_INIT
+    learning_rate: float | None = None  # Adam; None: LEARNING_RATE_FROM_SCRATCH, or init_learning_rate(labels)
     weight_decay: float = 0.0
     autoencoder_weight: AutoencoderWeight = 0.0  # "auto": 10 / N labels for N <= 250, else 0
     patience_epochs: int | None = 4  # None: no early stopping
     seed: int = 0
     device: str = "auto"
+    precision: Precision = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _positive("expected_particles_per_micrograph", self.expected_particles_per_micrograph)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}: use one of {PRECISIONS}")
         _positive("label_radius_px", self.label_radius_px)
         if self.learning_rate is not None:
             _positive("learning_rate", self.learning_rate)
@@ -254,11 +272,11 @@ class TrainConfig:
         if self.patience_epochs is not None and self.patience_epochs < 1:
             raise ConfigError(f"patience must be >= 1 epoch, got {self.patience_epochs}")
 
-    def resolved_learning_rate(self, from_init: bool) -> float:
-        """The given rate, else the measured default for a fresh net or for one that starts trained."""
+    def resolved_learning_rate(self, *, from_init: bool, n_labeled: int) -> float:
+        """The given rate, else the measured default for a fresh net, or for a trained start and this many labels."""
         if self.learning_rate is not None:
             return self.learning_rate
-        return LEARNING_RATE_FROM_INIT if from_init else LEARNING_RATE_FROM_SCRATCH
+        return init_learning_rate(n_labeled) if from_init else LEARNING_RATE_FROM_SCRATCH
 
     def resolved_autoencoder_weight(self, n_labeled: int) -> float:
         """The autoencoder weight to train with, ``auto`` resolved from the label count."""

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cryopick.cli.main import main
-from cryopick.config import LEARNING_RATE_FROM_INIT, LEARNING_RATE_FROM_SCRATCH
+from cryopick.config import LEARNING_RATE_FROM_SCRATCH, init_learning_rate
 from cryopick.io.model_files import load_model
 from cryopick.io.pretrained import packaged_model_dir
 
@@ -98,7 +98,9 @@ def test_init_auto_starts_from_the_general_detector_for_particles_its_size(
     record = json.loads((tmp_path / "auto" / "model.json").read_text())
     assert record["training"]["init_model"] == "general"
     assert record["architecture"]["name"] == "resnet8"
-    assert record["training"]["config"]["learning_rate"] == LEARNING_RATE_FROM_INIT  # a smaller step from a start
+    # a smaller step from a start, smaller still with few labels
+    assert record["training"]["config"]["learning_rate"] == init_learning_rate(record["training"]["n_labeled"])
+    assert record["training"]["config"]["learning_rate"] < LEARNING_RATE_FROM_SCRATCH
     assert main(["train", "--micrographs", str(preprocessed / "work"), "--particles", str(preprocessed / "train.txt"),
                  "-o", str(tmp_path / "none"), "--init", "none", "--model", "resnet8", *short, "-q"]) == 0
     scratch = json.loads((tmp_path / "none" / "model.json").read_text())["training"]

@@ -48,6 +48,42 @@ def test_every_objective_learns_to_pick_held_out_micrographs(objective: str) -> 
     assert strided == pytest.approx(ap, abs=0.05)  # as extract scores by default: every 2nd pixel
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_both_precisions_learn_to_pick_and_train_in_their_dtype(precision: str) -> None:
+    """--precision reaches the forward pass (the convolutions run in its dtype), and each learns."""
+    train = _micrographs(range(10, 14), labelled_share=0.5)
+    test = _micrographs(range(20, 22))
+    config = TrainConfig(expected_particles_per_micrograph=14, model="conv3", epochs=3, steps_per_epoch=40,
+                         batch_size=64, learning_rate=2e-3, patience_epochs=None, extra={"units": 8}, device="cpu",
+                         precision=precision, autoencoder_weight=0.5)
+    geometry = Geometry(particle_diameter_A=2 * DIAMETER_PX, pixel_size_A=2.0, downsample_factor=1)
+    seen: set[torch.dtype] = set()
+
+    def record_dtype(module: torch.nn.Module, inputs: object, output: torch.Tensor) -> None:
+        if module.training:
+            seen.add(output.dtype)
+
+    original_build = build_model
+
+    def build_and_watch(name: str, **options: object) -> torch.nn.Module:
+        model = original_build(name, **options)
+        model.encoder[0][0].register_forward_hook(record_dtype)
+        return model
+
+    import cryopick.train.picker as picker
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(picker, "build_model", build_and_watch)
+        fitted = fit_picker(config, train, [], n_labeled=sum(len(m.centres_px) for m in train), geometry=geometry,
+                            device=torch.device("cpu"), quiet=True)
+    assert fitted.precision == precision
+    assert seen == {getattr(torch, precision)}
+    assert all(p.dtype == torch.float32 for p in fitted.model.parameters())
+    ap = held_out_ap(fitted.model, [m.image for m in test], [m.centres_px for m in test],
+                     radius_px=geometry.particle_radius_px, device=torch.device("cpu"))
+    assert ap > 0.7, f"{precision}: held-out AP {ap:.3f}"
+
+
 def test_autoencoder_term_reconstructs_unseen_regions() -> None:
     torch.manual_seed(0)
     model = build_model("conv3", units=8)

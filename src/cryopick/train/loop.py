@@ -97,6 +97,7 @@ def fit(
     on_epoch_end: Callable[[TrainingState], None] | None = None,
     decoder: RegionDecoder | None = None,
     autoencoder_weight: float = 0.0,
+    compute_dtype: torch.dtype = torch.float32,
 ) -> TrainResult:
     """Train ``model`` in place; return the state with the best held-out AP (or the last).
 
@@ -107,6 +108,9 @@ def fit(
 
     ``on_epoch_end`` receives the full state after each epoch (to checkpoint it); passing such a
     state back as ``resume`` continues exactly as if training had never stopped.
+
+    ``compute_dtype`` other than float32: the forward pass runs under autocast in that dtype
+    (weights, optimiser and loss stay float32).
     """
     with private_rng(device):
         torch.manual_seed(seed)
@@ -159,12 +163,13 @@ def fit(
                     crops, labels = sampler.minibatch(batch_size, positive_fraction)
                     crops = crops.to(device, non_blocking=True, memory_format=memory_format)
                     labels = labels.to(device, non_blocking=True)
-                    features = model.features(crops)
-                    logits = model.classifier(features).reshape(-1)
-                    loss = loss_function(logits, labels, pi_u=pi_u, weight=objective_weight)
-                    if use_decoder:
-                        assert decoder is not None
-                        squared_error = (decoder(features) - crops) ** 2
+                    with torch.autocast(device.type, dtype=compute_dtype, enabled=compute_dtype != torch.float32):
+                        features = model.features(crops)
+                        logits = model.classifier(features).reshape(-1)
+                        reconstruction = decoder(features) if use_decoder and decoder is not None else None
+                    loss = loss_function(logits.float(), labels, pi_u=pi_u, weight=objective_weight)
+                    if reconstruction is not None:
+                        squared_error = (reconstruction.float() - crops) ** 2
                         loss = loss + autoencoder_weight * squared_error.flatten(1).sum(1).mean()
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from cryopick.config import Geometry, TrainConfig
+from cryopick.device import training_dtype
 from cryopick.errors import ConfigError
 from cryopick.models import CONTEXT_DIAMETERS, PickerNet, RegionDecoder, build_model, choose_architecture
 from cryopick.pu import class_prior, unlabelled_prior
@@ -33,6 +34,7 @@ class FittedPicker:
     pi: float
     pi_u: float
     autoencoder_weight: float
+    precision: str  # the forward pass's dtype, "float32" or "bfloat16" (``--precision auto`` resolved)
 
 
 def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validation_set: list[LabelledMicrograph],
@@ -77,8 +79,10 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
             model.start_at_prior(pi_u)
         autoencoder_weight = config.resolved_autoencoder_weight(n_labeled)
         decoder = RegionDecoder(model.feature_channels, model.receptive_field_px) if autoencoder_weight > 0 else None
-        log.info("class prior pi = %.4g, among unlabelled pi_U = %.4g (objective %s, autoencoder weight %.4g)",
-                 pi, pi_u, config.objective, autoencoder_weight)
+        compute_dtype = training_dtype(config.precision, torch.device(device))
+        precision = str(compute_dtype).removeprefix("torch.")
+        log.info("class prior pi = %.4g, among unlabelled pi_U = %.4g (objective %s, autoencoder weight %.4g, "
+                 "%s arithmetic)", pi, pi_u, config.objective, autoencoder_weight, precision)
         validate = None
         if validation_set and any(len(m.centres_px) for m in validation_set):
             def validate(net: PickerNet) -> float:
@@ -89,12 +93,12 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
             objective_weight=config.resolved_objective_weight, epochs=config.epochs,
             steps_per_epoch=config.steps_per_epoch, batch_size=config.batch_size,
             positive_fraction=config.positive_fraction,
-            learning_rate=config.resolved_learning_rate(from_init=init is not None),
+            learning_rate=config.resolved_learning_rate(from_init=init is not None, n_labeled=n_labeled),
             weight_decay=config.weight_decay, device=device, seed=config.seed, validate=validate,
             patience_epochs=config.patience_epochs, quiet=quiet, resume=resume, on_epoch_end=on_epoch_end,
-            decoder=decoder, autoencoder_weight=autoencoder_weight,
+            decoder=decoder, autoencoder_weight=autoencoder_weight, compute_dtype=compute_dtype,
         )
-        return FittedPicker(model, result, pi, pi_u, autoencoder_weight)
+        return FittedPicker(model, result, pi, pi_u, autoencoder_weight, precision)
 
 
 def fit_kept_picker(config: TrainConfig, train_set: list[LabelledMicrograph],

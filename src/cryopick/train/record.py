@@ -30,6 +30,7 @@ def model_record(config: TrainConfig, geometry: Geometry, normalization: Normali
         "training": {
             "config": asdict(config),
             "n_labeled": n_labeled,
+            "precision": fitted.precision,
             "init_model": init_model,
             "train_micrographs": train_names,
             "validation_micrographs": validation_names,

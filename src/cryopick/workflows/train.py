@@ -91,14 +91,15 @@ def run_train(
     manifest = read_manifest(preprocessed_dir)
     geometry = manifest.geometry
     init, init_name, init_weights_sha256 = load_init(init_model, geometry, config)
-    # recorded as used, so the model and the resume identity say which rate it was
-    config = replace(config, learning_rate=config.resolved_learning_rate(from_init=init is not None))
     label_files = coordinate_files(particles_paths, particles_format)
     all_labels = combine_labels([read_picks(path, particles_format) for path in label_files], label_files,
                                 {name: r.shape_orig_px for name, r in manifest.micrographs.items()},
                                 where=f"preprocessed micrographs in {preprocessed_dir}")
     micrograph_names = all_labels.micrographs()
     labels = subsample_labels(all_labels, config.num_labeled, config.seed)
+    # recorded as used, so the model and the resume identity say which rate it was
+    config = replace(config, learning_rate=config.resolved_learning_rate(from_init=init is not None,
+                                                                         n_labeled=len(labels)))
     train_names, validation_names = split_micrographs(micrograph_names, config.validation_fraction, config.seed)
     log.info("%d labelled particles on %d micrographs: %d for training, %d held out",
              len(labels), len(micrograph_names), len(train_names), len(validation_names))
