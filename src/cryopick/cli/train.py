@@ -138,9 +138,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="cpu, cuda, cuda:N or auto (CUDA when available) (default: %(default)s)")
     parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT.precision,
                         help="arithmetic of training's forward pass: `auto` (default) is bfloat16 on a CPU that "
-                             "does it in hardware (AVX-512 BF16 or AMX: training steps about 1.25x faster, AP unchanged "
-                             "within seed spread, see the README), float32 elsewhere; weights, optimiser and "
-                             "scoring stay float32. model.json records which was used")
+                             "does it in hardware (AVX-512 BF16 or AMX: training steps about 1.25x faster, AP "
+                             "unchanged within seed spread, see the README), float32 elsewhere; weights, optimiser "
+                             "and scoring stay float32. model.json records which was used")
 
 
 def run(args: argparse.Namespace) -> int:
