@@ -23,8 +23,7 @@ import torch
 from cryopick.config import ExtractConfig, default_of
 from cryopick.evaluate.estimate import GRID_STEP, RECORD_VERSION, fit_slope, reference_histogram, slope_replicates
 from cryopick.evaluate.matching import match_picks
-from cryopick.extract.nms import non_maximum_suppression
-from cryopick.extract.rescale import grid_to_working_px, working_to_grid_px
+from cryopick.extract.picking import peaks_working_px
 from cryopick.extract.scoring import score_micrographs
 from cryopick.models import PickerNet
 from cryopick.train.sampler import LabelledMicrograph
@@ -50,11 +49,8 @@ def _pick(model: PickerNet, image: npt.NDArray[np.float32], *, nms_radius_px: fl
           score_floor: float, device: torch.device) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """One micrograph picked as ``extract`` picks it: (centres as (x, y) in working px, scores)."""
     score_map = score_micrographs(model, [image], device=device, output_stride=score_stride_px)[0]
-    rows, cols, values = non_maximum_suppression(
-        score_map, radius_px=working_to_grid_px(nms_radius_px, stride_px=score_stride_px), threshold=score_floor)
-    picked_xy = np.stack([grid_to_working_px(cols, stride_px=score_stride_px),
-                          grid_to_working_px(rows, stride_px=score_stride_px)], axis=1)
-    return picked_xy, values.astype(np.float64)
+    return peaks_working_px(score_map, score_stride_px=score_stride_px, nms_radius_px=nms_radius_px,
+                            threshold=score_floor)
 
 
 def pick_labelled(model: PickerNet, micrographs: list[LabelledMicrograph], *, nms_radius_px: float,

@@ -79,7 +79,7 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
             model.start_at_prior(pi_u)
         autoencoder_weight = config.resolved_autoencoder_weight(n_labeled)
         decoder = RegionDecoder(model.feature_channels, model.receptive_field_px) if autoencoder_weight > 0 else None
-        compute_dtype = training_dtype(config.precision, torch.device(device))
+        compute_dtype = training_dtype(config.precision, device)
         precision = str(compute_dtype).removeprefix("torch.")
         log.info("class prior pi = %.4g, among unlabelled pi_U = %.4g (objective %s, autoencoder weight %.4g, "
                  "%s arithmetic)", pi, pi_u, config.objective, autoencoder_weight, precision)

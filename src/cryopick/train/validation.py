@@ -9,8 +9,7 @@ import torch
 
 from cryopick.evaluate.matching import match_picks
 from cryopick.evaluate.metrics import precision_recall
-from cryopick.extract.nms import non_maximum_suppression
-from cryopick.extract.rescale import grid_to_working_px, working_to_grid_px
+from cryopick.extract.picking import peaks_working_px
 from cryopick.extract.scoring import score_micrographs
 from cryopick.models import PickerNet
 
@@ -25,10 +24,8 @@ def held_out_ap(model: PickerNet, images: list[np.ndarray], centres: list[np.nda
     scores = score_micrographs(model, images, device=device, output_stride=output_stride)
     all_scores, all_matched = [], []
     for score_map, truth in zip(scores, centres, strict=True):
-        rows, cols, values = non_maximum_suppression(
-            score_map, radius_px=working_to_grid_px(radius_px, stride_px=output_stride), threshold=-np.inf)
-        picked = np.stack([grid_to_working_px(cols, stride_px=output_stride),
-                           grid_to_working_px(rows, stride_px=output_stride)], axis=1)
+        picked, values = peaks_working_px(score_map, score_stride_px=output_stride, nms_radius_px=radius_px,
+                                          threshold=-np.inf)
         all_matched.append(match_picks(picked, truth[:, ::-1], values, radius=radius_px))
         all_scores.append(values)
     n_reference = sum(len(c) for c in centres)
