@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +81,18 @@ def test_extract_from_raw_micrographs_matches_preprocessed(pipeline: Path) -> No
     assert abs(len(raw) - len(pre)) <= 0.1 * len(pre) + 2
     distance = np.hypot(raw.x_orig_px[:, None] - pre.x_orig_px[None], raw.y_orig_px[:, None] - pre.y_orig_px[None])
     assert np.mean(distance.min(axis=1) <= 2) > 0.9
+
+
+@pytest.mark.slow
+def test_extract_to_text_loads_no_pandas_nor_scipy_fitting(pipeline: Path) -> None:
+    # each is a quarter to a third of a second of every extract's start, and text picks need none
+    code = ("import sys\nfrom cryopick.cli.main import main\n"
+            f"assert main(['extract', '--model', {str(pipeline / 'model')!r}, '--micrographs', "
+            f"{str(pipeline / 'work')!r}, '-o', {str(pipeline / 'lean.txt')!r}, '-q']) == 0\n"
+            "loaded = [m for m in ('pandas', 'starfile', 'scipy.ndimage', 'scipy.optimize') if m in sys.modules]\n"
+            "assert not loaded, loaded\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    assert len(read_picks(pipeline / "lean.txt")) > 0
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+from scipy import ndimage
 
-from cryopick.extract.nms import non_maximum_suppression
+from cryopick.extract.nms import _square_maximum, non_maximum_suppression
 
 
 def _brute_force(scores: np.ndarray, radius_px: float, threshold: float) -> list[tuple[int, int]]:
@@ -17,6 +18,13 @@ def _brute_force(scores: np.ndarray, radius_px: float, threshold: float) -> list
         picked.append((y, x))
         alive &= (rows - y) ** 2 + (cols - x) ** 2 > radius_px**2
     return picked
+
+
+@pytest.mark.parametrize(("shape", "size"), [((7, 9), 1), ((7, 9), 3), ((5, 4), 9), ((40, 37), 5), ((64, 50), 17)])
+def test_square_maximum_is_scipys_maximum_filter(shape: tuple[int, int], size: int) -> None:
+    values = np.random.default_rng(size).integers(0, 1000, size=shape).astype(np.int32)
+    expected = ndimage.maximum_filter(values, size=size, mode="constant", cval=0)
+    np.testing.assert_array_equal(_square_maximum(values, size), expected)
 
 
 @pytest.mark.parametrize(("seed", "radius", "threshold"), [(0, 3.0, -np.inf), (1, 5.5, 0.0), (2, 1.0, 0.5)])
