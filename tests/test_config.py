@@ -4,6 +4,7 @@ from cryopick.config import (
     LEARNING_RATE_FROM_INIT,
     LEARNING_RATE_FROM_SCRATCH,
     LEARNING_RATE_FULL_LABELS,
+    OBJECTIVE_FULL_LABELS,
     SimulateConfig,
     TrainConfig,
     TuningConfig,
@@ -57,3 +58,16 @@ def test_the_step_from_a_trained_start_halves_per_tenfold_fewer_labels() -> None
     assert config.resolved_learning_rate(from_init=False, n_labeled=10) == LEARNING_RATE_FROM_SCRATCH
     given = TrainConfig(expected_particles_per_micrograph=5, learning_rate=3e-3)
     assert given.resolved_learning_rate(from_init=True, n_labeled=10) == 3e-3
+
+
+def test_objective_auto_is_ge_kl_with_few_labels_and_ge_binomial_with_many() -> None:
+    config = TrainConfig(expected_particles_per_micrograph=5)
+    assert config.objective == "auto"
+    assert config.resolved_objective(10) == config.resolved_objective(OBJECTIVE_FULL_LABELS - 1) == "ge-kl"
+    assert config.resolved_objective(OBJECTIVE_FULL_LABELS) == config.resolved_objective(5000) == "ge-binomial"
+    given = TrainConfig(expected_particles_per_micrograph=5, objective="nnpu")
+    assert given.resolved_objective(10) == "nnpu"
+    with pytest.raises(ValueError, match="resolve the objective"):
+        _ = config.resolved_objective_weight  # the weight depends on which objective: resolve it first
+    with pytest.raises(ConfigError, match="unknown objective 'ge'"):
+        TrainConfig(expected_particles_per_micrograph=5, objective="ge")  # type: ignore[arg-type]

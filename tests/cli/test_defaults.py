@@ -76,7 +76,7 @@ def test_cli_choices_come_from_the_registries() -> None:
         return tuple(action.choices)
 
     assert choices("train", "model") == MODEL_CHOICES
-    assert choices("train", "objective") == OBJECTIVES
+    assert choices("train", "objective") == ("auto", *OBJECTIVES)
     assert choices("preprocess", "normalize") == NORMALIZATIONS
     assert choices("evaluate", "matching") == MATCHINGS
     assert choices("extract", "score_stride_px") == SCORE_STRIDES_PX

@@ -32,6 +32,9 @@ def test_autoencoder_auto_is_ten_over_the_label_count(preprocessed: Path, tmp_pa
     assert _train(preprocessed, tmp_path / "model", "-n", "12", "--num-labeled", "20", "--autoencoder", "auto") == 0
     record = json.loads((tmp_path / "model" / "model.json").read_text())
     assert record["objective"]["autoencoder_weight"] == pytest.approx(10 / 20)
+    # --objective auto, resolved from the 20 labels and recorded as trained
+    assert record["objective"]["name"] == record["training"]["config"]["objective"] == "ge-kl"
+    assert record["objective"]["weight"] == 10.0
     assert not any(name.startswith("decoder") for name in record.get("tensors", {}))  # only the picker is kept
 
 

@@ -8,7 +8,7 @@ from the expected count, the autoencoder weight from the label count, then the o
 import copy
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -48,6 +48,7 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
     autoencoder weight from the label count, then the optimisation loop. ``init``: start from
     that model's architecture and weights (a copy) instead of from scratch.
     """
+    config = replace(config, objective=config.resolved_objective(n_labeled))  # k-fold runs arrive unresolved
     with private_rng(device):
         torch.manual_seed(config.seed)  # the initial weights are part of what a seed fixes
         architecture = config.model
