@@ -48,7 +48,7 @@ def test_preprocess_records_geometry(pipeline: Path) -> None:
 def test_trained_model_picks_held_out_micrographs(pipeline: Path) -> None:
     model = json.loads((pipeline / "model" / "model.json").read_text())
     assert model["architecture"]["name"] == "resnet8"  # --model auto: a 20 px particle needs 40 px of context
-    assert model["objective"]["name"] == "ge-binomial"
+    assert model["objective"]["name"] == "ge-kl"  # --objective auto with 60 labels (ge-binomial from 100)
     assert model["training"]["n_labeled"] == 60
     assert model["geometry"]["downsample_factor"] == 1
     assert main(["extract", "--model", str(pipeline / "model"), "--micrographs", str(pipeline / "work"),

@@ -53,9 +53,9 @@ def test_both_precisions_learn_to_pick_and_train_in_their_dtype(precision: str) 
     """--precision reaches the forward pass (the convolutions run in its dtype), and each learns."""
     train = _micrographs(range(10, 14), labelled_share=0.5)
     test = _micrographs(range(20, 22))
-    config = TrainConfig(expected_particles_per_micrograph=14, model="conv3", epochs=3, steps_per_epoch=40,
-                         batch_size=64, learning_rate=2e-3, patience_epochs=None, extra={"units": 8}, device="cpu",
-                         precision=precision, autoencoder_weight=0.5)
+    config = TrainConfig(expected_particles_per_micrograph=14, model="conv3", objective="ge-binomial", epochs=3,
+                         steps_per_epoch=40, batch_size=64, learning_rate=2e-3, patience_epochs=None,
+                         extra={"units": 8}, device="cpu", precision=precision, autoencoder_weight=0.5)
     geometry = Geometry(particle_diameter_A=2 * DIAMETER_PX, pixel_size_A=2.0, downsample_factor=1)
     seen: set[torch.dtype] = set()
 
