@@ -1,3 +1,6 @@
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mrcfile
@@ -19,6 +22,47 @@ def test_mrc_round_trip_keeps_pixel_size(tmp_path: Path, rng: np.random.Generato
     np.testing.assert_array_equal(mic.array, image)
     assert mic.pixel_size_A == pytest.approx(1.34, rel=1e-5)
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_mrc_byte_orders_and_integer_modes_read_as_mrcfile_reads_them(tmp_path: Path,
+                                                                     rng: np.random.Generator) -> None:
+    for name, data in (("big", rng.standard_normal((24, 36)).astype(">f4")),
+                       ("int8", rng.integers(-128, 128, (20, 30)).astype(np.int8)),
+                       ("uint16", rng.integers(0, 65536, (20, 30)).astype(np.uint16))):
+        with mrcfile.new(tmp_path / f"{name}.mrc") as mrc:
+            mrc.set_extended_header(np.zeros(96, dtype="V1"))  # the data start past an extended header
+            mrc.set_data(data)
+            mrc.voxel_size = 1.5
+        mic = read_micrograph(tmp_path / f"{name}.mrc")
+        with mrcfile.open(tmp_path / f"{name}.mrc") as mrc:
+            np.testing.assert_array_equal(mic.array, mrc.data.astype(np.float32), err_msg=name)
+        assert mic.array.dtype == np.float32
+        assert mic.pixel_size_A == pytest.approx(1.5)
+
+
+def test_mrc_read_on_threads_keeps_mrcfile_warnings_silenced_and_filters_intact(
+        tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """extract loads micrographs on several threads; ``catch_warnings`` is process-wide, so unguarded
+    threads restored each other's filters and a silenced warning escaped: with warnings as errors
+    (pytest here), reads failed on a 16-core machine with NumPy 2.5, whose deprecation of setting
+    ``.dtype`` mrcfile 1.5 trips on every header."""
+    image = rng.standard_normal((32, 32)).astype(np.float32)
+    write_mrc(tmp_path / "m.mrc", image, pixel_size_A=1.0)
+    real_open = mrcfile.open
+
+    def warning_open(*args, **kwargs):  # as mrcfile 1.5 under NumPy 2.5, with time for threads to interleave
+        warnings.warn("Setting the dtype on a NumPy array has been deprecated", DeprecationWarning, stacklevel=2)
+        time.sleep(0.002)
+        mrc = real_open(*args, **kwargs)
+        warnings.warn("Setting the dtype on a NumPy array has been deprecated", DeprecationWarning, stacklevel=2)
+        return mrc
+
+    monkeypatch.setattr(mrcfile, "open", warning_open)
+    filters = list(warnings.filters)
+    with ThreadPoolExecutor(8) as pool:
+        arrays = list(pool.map(lambda _: read_micrograph(tmp_path / "m.mrc").array, range(64)))
+    assert all(np.array_equal(array, image) for array in arrays)
+    assert warnings.filters == filters
 
 
 def test_tiff_and_png_8_and_16_bit(tmp_path: Path) -> None:

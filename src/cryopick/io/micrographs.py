@@ -1,8 +1,10 @@
 """Micrographs in (MRC, TIFF, 8/16-bit PNG) and out (float32 MRC), behind two functions."""
 
+import contextlib
 import logging
+import threading
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -67,14 +69,33 @@ def _check_mrc_sizes(path: Path) -> None:
         raise ValueError(f"truncated: the header promises {promised} bytes, the file holds {size}")
 
 
+#: ``warnings.catch_warnings`` swaps the process-wide filter list, so two threads inside it at once
+#: (extract loads micrographs on up to 8) restore each other's filters: a silenced warning escapes
+#: (an error under ``-W error`` or the test suite's filterwarnings; NumPy 2.5 deprecates setting
+#: ``.dtype``, which mrcfile 1.5 does on every header), or stays silenced after. So one thread at a
+#: time parses a header with mrcfile; the data are read outside the lock.
+_MRCFILE_WARNINGS = threading.Lock()
+
+
+@contextlib.contextmanager
+def _mrcfile_quietly() -> Iterator[None]:
+    """Silence mrcfile's warnings (it warns on odd headers; we check what we use), one thread at a time."""
+    with _MRCFILE_WARNINGS, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _read_mrc(path: Path) -> tuple[np.ndarray, float | None]:
     _check_mrc_sizes(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # mrcfile warns on odd headers; we check what we use
-        with mrcfile.open(path, permissive=False, mode="r") as mrc:
-            data = np.asarray(mrc.data)
-            size = float(mrc.voxel_size.x)
-    return data, (size if np.isfinite(size) and size > 0 else None)
+    with _mrcfile_quietly(), mrcfile.open(path, permissive=False, mode="r", header_only=True) as mrc:
+        header = mrc.header.copy()  # in the file's byte order, as mrcfile read it
+        size = float(mrc.voxel_size.x)
+    # the data block as mrcfile's own reader takes it (its dtype and shape from the header), in
+    # parallel with other threads; _check_mrc_sizes has made sure the file holds all of it
+    dtype, shape = data_dtype_from_header(header), data_shape_from_header(header)
+    count = int(np.prod(shape, dtype=np.int64))
+    data = np.fromfile(path, dtype=dtype, count=count, offset=HEADER_DTYPE.itemsize + int(header.nsymbt))
+    return data.reshape(shape), (size if np.isfinite(size) and size > 0 else None)
 
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, float | None]:
@@ -125,13 +146,11 @@ def _header_shape(path: Path) -> tuple[tuple[int, ...], float | None]:
     suffix = path.suffix.lower()
     if suffix == ".mrc":
         _check_mrc_sizes(path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with mrcfile.open(path, header_only=True, permissive=False) as mrc:
-                header = mrc.header
-                size = float(mrc.voxel_size.x)
-                shape = (int(header.nz), int(header.ny), int(header.nx))
-                return shape, size if np.isfinite(size) and size > 0 else None
+        with _mrcfile_quietly(), mrcfile.open(path, header_only=True, permissive=False) as mrc:
+            header = mrc.header
+            size = float(mrc.voxel_size.x)
+            shape = (int(header.nz), int(header.ny), int(header.nx))
+            return shape, size if np.isfinite(size) and size > 0 else None
     if suffix in (".tif", ".tiff"):
         with tifffile.TiffFile(path) as tiff:
             return tuple(int(n) for n in tiff.series[0].shape), None
