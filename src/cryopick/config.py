@@ -241,6 +241,7 @@ class TrainConfig:
     positive_fraction: float = 1 / 16
     learning_rate: float | None = None  # Adam; None: LEARNING_RATE_FROM_SCRATCH, or init_learning_rate(labels)
     weight_decay: float = 0.0
+    start_pull: float = 0.0  # from an --init model: decay towards its weights (train.loop.fit)
     autoencoder_weight: AutoencoderWeight = 0.0  # "auto": 10 / N labels for N <= 250, else 0
     patience_epochs: int | None = 4  # None: no early stopping
     seed: int = 0
@@ -275,6 +276,8 @@ class TrainConfig:
             raise ConfigError("batch_size * positive_fraction must leave at least one positive")
         if self.weight_decay < 0:
             raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.start_pull < 0:
+            raise ConfigError(f"start_pull must be >= 0, got {self.start_pull}")
         if self.patience_epochs is not None and self.patience_epochs < 1:
             raise ConfigError(f"patience must be >= 1 epoch, got {self.patience_epochs}")
 

@@ -168,3 +168,27 @@ def test_training_leaves_the_callers_random_state_alone() -> None:
     second = fit_picker(config, train, [], n_labeled=10, geometry=geometry, device=torch.device("cpu"), quiet=True)
     for name, tensor in first.result.best_state.items():
         assert torch.equal(tensor, second.result.best_state[name]), name
+
+
+def test_start_pull_bounds_each_weights_drift_from_its_start() -> None:
+    """The pull is Adam's step followed by a move of lr x pull of the way back to the start, so a
+    weight's drift from the start stays below ~1/pull however long it trains."""
+    sampler_args = dict(crop_px=31, label_radius_px=3, seed=0)
+    common = dict(objective="ge-kl", pi_u=0.05, objective_weight=10.0, epochs=1, steps_per_epoch=60,
+                  batch_size=32, positive_fraction=1 / 8, learning_rate=1e-2, weight_decay=0.0,
+                  device=torch.device("cpu"), seed=0, quiet=True)
+    micrographs = _micrographs(range(10, 12))
+    torch.manual_seed(0)
+    start = build_model("conv3", units=8)
+    drifts = {}
+    for pull in (0.0, 10.0):
+        model = copy.deepcopy(start)
+        fit(model, CropSampler(micrographs, **sampler_args), start_pull=pull, **common)
+        drifts[pull] = max(float((w - w0).detach().abs().max()) for w, w0 in zip(model.parameters(), start.parameters(),
+                                                                        strict=True))
+    # unpulled, Adam's ~lr-sized steps add up to three times 1/pull = 0.1 in 60 steps; pulled, a weight
+    # settles where its step and the pull balance, near 1/pull (Adam's steps run a little above lr)
+    assert drifts[0.0] > 0.25
+    assert drifts[10.0] < 0.15
+    with pytest.raises(ValueError, match="start_pull"):
+        fit(copy.deepcopy(start), CropSampler(micrographs, **sampler_args), start_pull=100.0, **common)

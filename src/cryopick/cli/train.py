@@ -123,6 +123,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              f"{init_learning_rate(10):g} with 10. model.json records the rate used)")
     parser.add_argument("--weight-decay", type=float, default=DEFAULT.weight_decay,
                         help="L2 on weights (default: %(default)s)")
+    parser.add_argument("--start-pull", type=float, default=DEFAULT.start_pull,
+                        help="from an --init model: after each step pull every weight back towards the start "
+                             "by learning rate x this of the way, so few labels refine the start rather than "
+                             "overwrite it (a weight then stays within ~1/this of its start); 0 turns it off "
+                             "(default: %(default)s)")
     parser.add_argument("--patience", type=positive_int, default=DEFAULT.patience_epochs,
                         help="stop after this many epochs without held-out gain (default: %(default)s)")
     parser.add_argument("--init", default="auto", metavar="auto|general|none|MODEL_DIR",
@@ -171,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         validation_fraction=args.validation_fraction, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
         positive_fraction=args.positive_fraction, learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay, patience_epochs=args.patience, seed=args.seed,
+        weight_decay=args.weight_decay, start_pull=args.start_pull, patience_epochs=args.patience, seed=args.seed,
         device=args.device, precision=args.precision, extra={"units": args.units},
     )
     run_train(config, args.micrographs, args.particles, args.output, particles_format=args.particles_format,

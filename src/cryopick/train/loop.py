@@ -98,6 +98,7 @@ def fit(
     decoder: RegionDecoder | None = None,
     autoencoder_weight: float = 0.0,
     compute_dtype: torch.dtype = torch.float32,
+    start_pull: float = 0.0,
 ) -> TrainResult:
     """Train ``model`` in place; return the state with the best held-out AP (or the last).
 
@@ -111,6 +112,12 @@ def fit(
 
     ``compute_dtype`` other than float32: the forward pass runs under autocast in that dtype
     (weights, optimiser and loss stay float32).
+
+    ``start_pull`` > 0: after each step every weight of ``model`` moves back towards its value at
+    the start of training by ``learning_rate * start_pull`` of the way (weight decay towards the
+    start, decoupled from Adam's scaling, as L2-SP is to L2), so a trained start is refined, not
+    overwritten, by a few labels: a weight whose Adam steps are ~learning_rate settles within
+    ~1 / start_pull of where it began.
     """
     with private_rng(device):
         torch.manual_seed(seed)
@@ -123,6 +130,11 @@ def fit(
             decoder.to(device)
             parameters += list(decoder.parameters())
         optimizer = torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay)
+        pull_share = learning_rate * start_pull
+        if not 0 <= pull_share < 1:
+            raise ValueError(f"start_pull {start_pull} with learning rate {learning_rate}: "
+                             "their product must be in [0, 1)")
+        start_weights = [p.detach().clone() for p in model.parameters()] if pull_share > 0 else []
         history: list[EpochRecord] = []
         best_state = copy.deepcopy(model.state_dict())
         best_ap: float | None = None
@@ -174,6 +186,10 @@ def fit(
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
+                    if start_weights:
+                        with torch.no_grad():
+                            for weight, start_weight in zip(model.parameters(), start_weights, strict=True):
+                                weight.lerp_(start_weight, pull_share)
                     losses[step] = loss.detach().cpu()
                     progress.update(1)
                     if progress.disable and time.perf_counter() - last_line >= PROGRESS_LINE_S:

@@ -98,6 +98,7 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
             weight_decay=config.weight_decay, device=device, seed=config.seed, validate=validate,
             patience_epochs=config.patience_epochs, quiet=quiet, resume=resume, on_epoch_end=on_epoch_end,
             decoder=decoder, autoencoder_weight=autoencoder_weight, compute_dtype=compute_dtype,
+            start_pull=config.start_pull if init is not None else 0.0,
         )
         return FittedPicker(model, result, pi, pi_u, autoencoder_weight, precision)
 
