@@ -1,8 +1,9 @@
 """The machinery of an extraction run, kept apart from what it computes.
 
 How extraction runs, apart from what it computes: micrographs loaded ahead on worker threads
-while others are scored, batches for a GPU, one micrograph per CPU thread, a model per Dask worker
-thread, and PyTorch's thread count set only for the duration of a run.
+while others are scored, batches for a GPU (their results saved on other threads), one
+micrograph per CPU thread, a model per Dask worker thread, and PyTorch's thread count set only
+for the duration of a run.
 
 Loading and saving come in as callables, so this module never touches a file format: the
 workflow passes functions that read micrographs and keep results.
@@ -14,7 +15,7 @@ import copy
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import TypeVar
 
@@ -46,7 +47,8 @@ def loader_threads() -> int:
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
-def loaded_ahead(load: Callable[[S], T], items: list[S], *, threads: int, depth: int) -> Iterator[tuple[S, T]]:
+def loaded_ahead(load: Callable[[S], T], items: list[S], *, threads: int,
+                 depth: int) -> Generator[tuple[S, T], None, None]:
     """Load items ahead on worker threads so that I/O overlaps scoring.
 
     ``(item, load(item))`` in order, with up to ``depth`` loads running ahead on ``threads``
@@ -118,21 +120,42 @@ def run_on_cpu_threads(model: PickerNet, todo: list[S], pick: Callable[[PickerNe
 def run_batched(model: PickerNet, todo: list[S], load: Callable[[S], npt.NDArray[np.float32]],
                 save: Callable[[S, npt.NDArray[np.float32]], None], *, device: torch.device, batch_size: int,
                 tile_size_px: int, output_stride: int, quiet: bool) -> None:
-    """Score micrographs in batches (the GPU path) while the next ones load.
+    """Score micrographs in batches (the GPU path) while the next ones load and the last ones are saved.
 
-    A GPU's path (it runs on any device): micrographs scored in batches while the next ones
-    are loaded on the CPU's other cores; ``save`` receives each micrograph's score map.
+    A GPU's path (it runs on any device): the main thread only scores, in batches; the next
+    micrographs are loaded on the CPU's other cores meanwhile, and ``save`` receives each
+    micrograph's score map on saver threads (selecting its peaks and writing its result, which
+    hashes the input file: tens of milliseconds a micrograph that would otherwise stall the
+    device). At most two batches' results wait to be saved; an error in a save is raised here,
+    and on any error the saves not yet started are dropped (those running finish).
     """
     loaders = loader_threads()
-    loaded = loaded_ahead(load, todo, threads=loaders, depth=batch_size + loaders)
-    with tqdm(total=len(todo), desc="extract", unit="mic", disable=quiet, leave=False) as progress:
-        for batch in batches(loaded, batch_size):
-            score_maps = score_micrographs(model, [image for _, image in batch], device=device,
-                                           batch_size=batch_size, tile_size_px=tile_size_px,
-                                           output_stride=output_stride)
-            for (item, _), score_map in zip(batch, score_maps, strict=True):
-                save(item, score_map)
-            progress.update(len(batch))
+    backlog = 2 * max(1, batch_size)
+    # closing: on an error the loads not yet started are dropped now, not when the generator is collected
+    with contextlib.closing(loaded_ahead(load, todo, threads=loaders, depth=batch_size + loaders)) as loaded, \
+            tqdm(total=len(todo), desc="extract", unit="mic", disable=quiet, leave=False) as progress, \
+            ThreadPoolExecutor(min(loaders, backlog), thread_name_prefix="cryopick-save") as saving:
+        saves: collections.deque[Future[None]] = collections.deque()
+
+        def finish(keep: int) -> None:
+            """Wait for the oldest saves until at most ``keep`` are outstanding, raising their errors."""
+            while len(saves) > keep or (saves and saves[0].done()):
+                saves.popleft().result()
+                progress.update(1)
+
+        try:
+            for batch in batches(loaded, batch_size):
+                score_maps = score_micrographs(model, [image for _, image in batch], device=device,
+                                               batch_size=batch_size, tile_size_px=tile_size_px,
+                                               output_stride=output_stride)
+                for (item, _), score_map in zip(batch, score_maps, strict=True):
+                    saves.append(saving.submit(save, item, score_map))
+                finish(backlog)
+            finish(0)
+        except BaseException:  # an error or Ctrl-C: what is saved stays saved for the rerun
+            for future in saves:
+                future.cancel()
+            raise
 
 
 _WORKER_MODEL = threading.local()  # per Dask worker thread: scoring switches a model's mode
