@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from cryopick.config import OBJECTIVES, Geometry, TrainConfig
+from cryopick.errors import ConfigError
 from cryopick.models import RegionDecoder, build_model
 from cryopick.synthetic import make_micrograph
 from cryopick.train.loop import fit
@@ -192,3 +193,15 @@ def test_start_pull_bounds_each_weights_drift_from_its_start() -> None:
     assert drifts[10.0] < 0.15
     with pytest.raises(ValueError, match="start_pull"):
         fit(copy.deepcopy(start), CropSampler(micrographs, **sampler_args), start_pull=100.0, **common)
+
+
+def test_a_start_pull_that_would_overshoot_is_a_config_error_naming_the_option() -> None:
+    micrographs = _micrographs(range(10, 12))
+    torch.manual_seed(0)
+    start = build_model("conv3", units=8)
+    config = TrainConfig(expected_particles_per_micrograph=40, epochs=1, steps_per_epoch=2, batch_size=32,
+                         learning_rate=1e-2, start_pull=100.0, device="cpu")
+    geometry = Geometry(particle_diameter_A=2 * DIAMETER_PX, pixel_size_A=2.0, downsample_factor=1)
+    with pytest.raises(ConfigError, match="--start-pull"):
+        fit_picker(config, micrographs, [], n_labeled=28, geometry=geometry, device=torch.device("cpu"),
+                   quiet=True, init=start)

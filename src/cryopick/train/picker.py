@@ -84,6 +84,14 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
         precision = str(compute_dtype).removeprefix("torch.")
         log.info("class prior pi = %.4g, among unlabelled pi_U = %.4g (objective %s, autoencoder weight %.4g, "
                  "%s arithmetic)", pi, pi_u, config.objective, autoencoder_weight, precision)
+        learning_rate = config.resolved_learning_rate(from_init=init is not None, n_labeled=n_labeled)
+        start_pull = config.start_pull if init is not None else 0.0
+        if config.start_pull and init is None:
+            log.warning("--start-pull %g has no start to pull towards (training from scratch): ignored",
+                        config.start_pull)
+        if learning_rate * start_pull >= 1:
+            raise ConfigError(f"--start-pull {start_pull:g} x learning rate {learning_rate:g} must be below 1: "
+                              "lower --start-pull")
         validate = None
         if validation_set and any(len(m.centres_px) for m in validation_set):
             def validate(net: PickerNet) -> float:
@@ -94,11 +102,11 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
             objective_weight=config.resolved_objective_weight, epochs=config.epochs,
             steps_per_epoch=config.steps_per_epoch, batch_size=config.batch_size,
             positive_fraction=config.positive_fraction,
-            learning_rate=config.resolved_learning_rate(from_init=init is not None, n_labeled=n_labeled),
+            learning_rate=learning_rate,
             weight_decay=config.weight_decay, device=device, seed=config.seed, validate=validate,
             patience_epochs=config.patience_epochs, quiet=quiet, resume=resume, on_epoch_end=on_epoch_end,
             decoder=decoder, autoencoder_weight=autoencoder_weight, compute_dtype=compute_dtype,
-            start_pull=config.start_pull if init is not None else 0.0,
+            start_pull=start_pull,
         )
         return FittedPicker(model, result, pi, pi_u, autoencoder_weight, precision)
 
