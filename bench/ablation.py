@@ -1,11 +1,12 @@
 """Ablation: held-out AP, train and extract seconds of training variants, one factor at a time.
 
 Each dataset (../shared/data layout, or bench/hard_sets.py) is preprocessed once with its
-suggested downsampling (as bench/compare_topaz.py does, so the figures line up). Then, for every
-variant, labelled count and seed: `cryopick train` with the variant's arguments (N labels drawn
-with the seed, which also fixes the initial weights), `cryopick extract` on the raw test
-micrographs, `cryopick evaluate` against their full reference. Each run is one CLI process as a
-user would start it; runs are sequential so the times are comparable.
+suggested downsampling (as bench/compare_topaz.py does, so the figures line up; --downsample
+sets another). Then, for every variant, labelled count and seed: `cryopick train` with the
+variant's arguments (N labels drawn with the seed, which also fixes the initial weights),
+`cryopick extract` on the raw test micrographs, `cryopick evaluate` against their full
+reference. Each run is one CLI process as a user would start it; runs are sequential so the times
+are comparable.
 
 A variant is NAME=ARGS (train arguments, shell-quoted) or NAME@SRC=ARGS to run another checkout's
 code (SRC is a folder with src/cryopick, e.g. a `git worktree` of an older commit, for "before").
@@ -63,6 +64,9 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=500, help="epochs x steps per epoch (default: %(default)s)")
     parser.add_argument("--steps-per-epoch", type=int, default=250)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--downsample", type=int, default=None,
+                        help="preprocess at this factor instead of each set's suggested one (the particle at "
+                             "another size in working px; give OUT a name that says so)")
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variant]
     epochs = max(1, round(args.updates / args.steps_per_epoch))
@@ -76,7 +80,7 @@ def main() -> None:
     for dataset in args.datasets:
         meta = json.loads((dataset / "meta.json").read_text())
         work = args.out / dataset.name
-        factor = int(round(meta["suggested_downsample"]))
+        factor = args.downsample or int(round(meta["suggested_downsample"]))
         test_names, test_dir = link_test_micrographs(dataset, work)
         if not (work / "pre" / "preprocess.json").exists():
             cli(None, "preprocess", str(dataset / "micrographs"), "-o", str(work / "pre"),

@@ -18,6 +18,8 @@ MATCHINGS: tuple[str, ...] = ("optimal", "greedy")
 SCORE_STRIDES_PX: tuple[int, ...] = (1, 2, 4)
 #: Filters in the first layer of an architecture built from scratch; later layers scale with it.
 DEFAULT_UNITS = 32
+#: the coarsest input pool (``train --input-pool``; auto reaches it for a ~270 working px particle)
+MAX_INPUT_POOL = 8
 Objective = Literal["pn", "nnpu", "ge-kl", "ge-binomial"]
 ObjectiveChoice = Objective | Literal["auto"]
 #: ``--precision``: the arithmetic of training's forward pass (``auto``: bfloat16 where the CPU does it
@@ -230,6 +232,7 @@ class TrainConfig:
 
     expected_particles_per_micrograph: float
     model: str = "auto"  # "auto": chosen from the particle's size in working pixels (models.choose_architecture)
+    input_pool: int | None = None  # None: by the particle's size with --model auto (models.choose_input_pool), else 1
     objective: ObjectiveChoice = "auto"  # "auto": by the label count (resolved_objective)
     objective_weight: float | None = None  # None: the paper's default for the objective
     label_radius_px: float = 3.0
@@ -260,6 +263,8 @@ class TrainConfig:
             raise ConfigError(f"unknown objective {self.objective!r}: use auto or one of {OBJECTIVES}")
         if self.model not in MODEL_CHOICES:
             raise ConfigError(f"unknown model {self.model!r}: use one of {MODEL_CHOICES}")
+        if self.input_pool is not None and not 1 <= self.input_pool <= MAX_INPUT_POOL:
+            raise ConfigError(f"--input-pool must be 1 to {MAX_INPUT_POOL}, got {self.input_pool}")
         if self.objective_weight is not None:
             _positive("objective_weight", self.objective_weight)
         check_autoencoder_weight(self.autoencoder_weight)

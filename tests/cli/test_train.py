@@ -139,3 +139,33 @@ def test_init_follows_the_particle_size(preprocessed: Path, tmp_path: Path, caps
     assert main([*arguments, "--init", "general", "-o", str(tmp_path / "general")]) == 0
     assert "preprocess with a --downsample that brings it inside" in capsys.readouterr().err
     assert json.loads((tmp_path / "general" / "model.json").read_text())["training"]["init_model"] == "general"
+
+
+def test_a_wide_particle_is_seen_through_an_input_pool(synthetic_dataset, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Said to be 160 A (80 working px), the particle needs 160 px of field: resnet8 pools 3 x 3 (201 px).
+
+    Pooled, it is 26.7 px across, inside the general detector's 15-30: auto starts from it. The
+    saved model scores with its pool, and an explicit --model or --input-pool is obeyed.
+    """
+    data = synthetic_dataset(n_micrographs=3, n_test=1, size_px=128, particles=6)
+    assert main(["preprocess", str(data / "micrographs"), "--particle-diameter-A", "160", "--downsample", "1",
+                 "-o", str(data / "work"), "-q"]) == 0
+    arguments = ["train", "--micrographs", str(data / "work"), "--particles", str(data / "train.txt"), "-n", "12",
+                 "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "16"]
+    assert main([*arguments, "-o", str(tmp_path / "auto")]) == 0
+    err = capsys.readouterr().err
+    assert "pools 3 x 3 pixels first, seeing 201 working px" in err
+    assert "starting from the general detector" in err
+    record = json.loads((tmp_path / "auto" / "model.json").read_text())
+    assert record["architecture"]["options"] == {"units": 32, "input_pool": 3}
+    assert record["architecture"]["receptive_field_px"] == 201
+    assert record["training"]["init_model"] == "general"
+    assert main(["extract", "--model", str(tmp_path / "auto"), "--micrographs", str(data / "work"),
+                 "-o", str(tmp_path / "picks.star"), "-q"]) == 0
+    assert (tmp_path / "picks.star").stat().st_size > 0
+    assert main([*arguments, "--model", "resnet8", "-q", "-o", str(tmp_path / "asked")]) == 0
+    assert "input_pool" not in json.loads((tmp_path / "asked" / "model.json").read_text())["architecture"]["options"]
+    assert main([*arguments, "--input-pool", "2", "--init", "none", "--units", "8", "-q",
+                 "-o", str(tmp_path / "two")]) == 0
+    assert json.loads((tmp_path / "two" / "model.json").read_text())["architecture"]["options"]["input_pool"] == 2

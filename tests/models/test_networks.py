@@ -1,10 +1,18 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from cryopick.config import MODEL_CHOICES
-from cryopick.models import MODEL_NAMES, build_model, choose_architecture, dense_mode
+from cryopick.config import MAX_INPUT_POOL, MODEL_CHOICES
+from cryopick.models import (
+    MODEL_NAMES,
+    build_model,
+    choose_architecture,
+    choose_input_pool,
+    dense_mode,
+    pool_blocks,
+)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -53,3 +61,40 @@ def test_start_at_prior_sets_the_base_rate() -> None:
     with torch.no_grad():
         p = torch.sigmoid(model(torch.randn(64, 1, 67, 67))).mean().item()
     assert 0.005 < p < 0.08  # the untrained net already predicts about the prior
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_an_input_pool_widens_the_field_and_scores_densely_as_on_crops(factor: int) -> None:
+    torch.manual_seed(0)
+    plain = build_model("resnet8", units=8)
+    model = build_model("resnet8", units=8, input_pool=factor).eval()
+    assert model.receptive_field_px == factor * plain.receptive_field_px
+    assert model.training_crop_px == plain.receptive_field_px
+    assert model.state_dict().keys() == plain.state_dict().keys()  # an unpooled model's weights load as they are
+    field = model.receptive_field_px
+    image = torch.randn(1, 1, 23, 31)
+    padded = torch.nn.functional.pad(image, (field // 2,) * 4)
+    with torch.no_grad():
+        with dense_mode(model, output_stride=2):
+            dense = model(padded)
+        crops = torch.stack([padded[0, :, y: y + field, x: x + field] for y, x in [(0, 0), (22, 30), (8, 14)]])
+        per_crop = model(crops).flatten()
+        pooled = model.classifier(model.crop_features(pool_crops(crops, factor))).flatten()
+    assert dense.shape == (1, 1, 12, 16)
+    torch.testing.assert_close(per_crop, torch.stack([dense[0, 0, 0, 0], dense[0, 0, 11, 15], dense[0, 0, 4, 7]]),
+                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(pooled, per_crop, rtol=1e-4, atol=1e-5)
+
+
+def pool_crops(crops: torch.Tensor, factor: int) -> torch.Tensor:
+    """The crops as the sampler hands them over: pooled by ``pool_blocks``."""
+    return torch.stack([torch.from_numpy(pool_blocks(crop[0].numpy(), factor))[None] for crop in crops])
+
+
+def test_input_pool_is_the_smallest_that_spans_two_diameters() -> None:
+    assert choose_input_pool(24, 67) == 1
+    assert choose_input_pool(33.5, 67) == 1
+    assert choose_input_pool(34, 67) == 2
+    assert choose_input_pool(114.2, 67) == 4  # the rod set at downsampling 1: 268 px of field
+    assert choose_input_pool(1000, 67) == MAX_INPUT_POOL
+    assert pool_blocks(np.ones((5, 7), dtype=np.float32), 2).tolist() == [[2.0] * 3] * 2  # block means x k

@@ -1,6 +1,7 @@
 import numpy as np
 import torch
 
+from cryopick.models import pool_blocks
 from cryopick.train.sampler import CropSampler, LabelledMicrograph
 
 
@@ -45,3 +46,17 @@ def test_crops_are_the_image_around_the_centre_and_augmentations_are_its_symmetr
             expected.add(tuple((view[:, ::-1] if flip else view).ravel()))
     assert views == expected
     assert torch.equal(sampler.crops(np.array([[1, 0, 0]]))[0, 0, :2, :], torch.zeros(2, 5))  # zero padding
+
+
+def test_pooled_crops_are_the_full_crops_pooled(rng: np.random.Generator) -> None:
+    """A net pooling 3 x 3 first: the sampler's crops are its full 21 px crops, pooled (any alignment)."""
+    image = rng.standard_normal((40, 50)).astype(np.float32)
+    sampler = CropSampler([LabelledMicrograph(image, np.array([[20.0, 20.0]]))], crop_px=7, input_pool=3,
+                          label_radius_px=2, seed=0)
+    padded = np.pad(image, 21 // 2)
+    for y, x in [(0, 0), (39, 49), (20, 21), (13, 2), (5, 44)]:
+        crop = sampler.crops(np.array([[0, y, x]]))[0, 0].numpy()
+        np.testing.assert_allclose(crop, pool_blocks(padded[y: y + 21, x: x + 21], 3), rtol=1e-6)
+    crops, labels = sampler.minibatch(16, 0.25)
+    assert crops.shape == (16, 1, 7, 7)
+    assert int(labels.sum()) == 4

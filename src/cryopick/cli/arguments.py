@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cryopick.config import MAX_INPUT_POOL
+
 if TYPE_CHECKING:
     from cryopick.cluster import ClusterConfig
 
@@ -49,6 +51,16 @@ def positive_int(text: str) -> int:
     value = int(_parsed(text, int, "a whole number"))
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def input_pool(text: str) -> int | None:
+    """Argparse type for ``train --input-pool``: ``auto`` (None) or a whole number 1..MAX_INPUT_POOL."""
+    if text.strip().lower() == "auto":
+        return None
+    value = int(_parsed(text, int, "a whole number or auto"))
+    if not 1 <= value <= MAX_INPUT_POOL:
+        raise argparse.ArgumentTypeError(f"{text!r} must be auto or 1 to {MAX_INPUT_POOL}")
     return value
 
 

@@ -33,12 +33,13 @@ with fewer than 100 labelled particles, where it scored higher on our sets, ge-b
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import autoencoder_weight, fraction, positive_float, positive_int
+from cryopick.cli.arguments import autoencoder_weight, fraction, input_pool, positive_float, positive_int
 from cryopick.config import (
     DEFAULT_UNITS,
     LEARNING_RATE_FROM_INIT,
     LEARNING_RATE_FROM_SCRATCH,
     LEARNING_RATE_FULL_LABELS,
+    MAX_INPUT_POOL,
     MODEL_CHOICES,
     OBJECTIVE_FULL_LABELS,
     OBJECTIVES,
@@ -81,7 +82,15 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              "31 px, fastest); resnet8: a small ResNet (67 px); conv6: six small convolutions (67 "
                              "px, a third of resnet8's training time, less accurate on small particles); "
                              "topaz-resnet8/16, topaz-conv31/63/127: Topaz's own layouts (71/91/31/63/127 px, "
-                             "unpooled; what `import-model` rebuilds, pooled too) (default: %(default)s)")
+                             "unpooled; what `import-model` rebuilds, pooled too). A particle wider than half "
+                             "of resnet8's field is seen through --input-pool (default: %(default)s)")
+    parser.add_argument("--input-pool", type=input_pool, default=None, metavar=f"{{auto,1..{MAX_INPUT_POOL}}}",
+                        help="average K x K pixels inside the net before its first layer, so it sees K times "
+                             "wider at the same cost (a wide particle's whole outline and surroundings, not a "
+                             "part); picks stay at the micrographs' working pixels. auto: with --model auto, the "
+                             "smallest K at which the field spans 2 particle diameters (1 for particles up to "
+                             "33 working px; a 114 px rod: 4), and the general detector starts it where the "
+                             "particle, pooled, is a size it was trained at; else 1 (default: auto)")
     parser.add_argument("--units", type=positive_int, default=DEFAULT_UNITS,
                         help="filters in the first layer; later layers scale with it (default: %(default)s)")
     parser.add_argument("--objective", choices=("auto", *OBJECTIVES), default=DEFAULT.objective,
@@ -136,8 +145,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              "training micrographs of the benchmark sets, for particles 15-30 working px "
                              "across); MODEL_DIR a cryopick model or a Topaz one brought in by `cryopick "
                              "import-model`; `none` trains from scratch; `auto` (default) is general when the "
-                             "particle is 15-30 working px across and --model is auto or resnet8, else none. "
-                             "--model and --units come from the start model")
+                             "particle is 15-30 working px across (after --input-pool) and --model is auto or "
+                             "resnet8, else none. --model and --units come from the start model")
     parser.add_argument("--seed", type=int, default=DEFAULT.seed, help="(default: %(default)s)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the last epoch checkpoint in OUTPUT/checkpoint (after a crash or "
@@ -171,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
                           "--k-fold K to choose among them")
     config = TrainConfig(
         expected_particles_per_micrograph=counts[0], autoencoder_weight=args.autoencoder[0],
-        model=args.model, objective=args.objective, objective_weight=args.objective_weight,
+        model=args.model, input_pool=args.input_pool, objective=args.objective, objective_weight=args.objective_weight,
         label_radius_px=args.label_radius_px, num_labeled=args.num_labeled,
         validation_fraction=args.validation_fraction, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,

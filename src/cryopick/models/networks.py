@@ -11,13 +11,16 @@ All convolutions are unpadded (pools may be padded, as in Topaz's conv31/63/127)
 
 import contextlib
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
-from cryopick.config import DEFAULT_UNITS
+from cryopick.config import DEFAULT_UNITS, MAX_INPUT_POOL
 from cryopick.models.topaz_layout import (
     TOPAZ_CONV_KERNELS,
     topaz_conv_encoder,
@@ -74,6 +77,38 @@ class ResidualUnit(nn.Module):
         return summed
 
 
+class InputPool(nn.AvgPool2d):
+    """k x k block means times k: the micrograph at k-times coarser pixels for a particle too wide for the net.
+
+    The factor k keeps white noise at the level a Fourier-cropped, renormalised micrograph has (a
+    mean of k^2 pixels divides its spread by k), so a net trained at the coarser pixel size (the
+    general detector) sees what it was trained on. ``pool_blocks`` is the same in numpy.
+    """
+
+    def __init__(self, factor: int) -> None:
+        super().__init__(factor, stride=factor)
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled image, scaled by the factor."""
+        pooled: torch.Tensor = super().forward(x) * self.factor
+        return pooled
+
+
+def pool_blocks(image: npt.NDArray[np.float32], factor: int) -> npt.NDArray[np.float32]:
+    """``InputPool`` in numpy: k x k block means times k, from the top-left corner (a ragged edge dropped)."""
+    if factor == 1:
+        return np.ascontiguousarray(image, dtype=np.float32)
+    rows, cols = image.shape[0] // factor, image.shape[1] // factor
+    blocks = np.asarray(image[: rows * factor, : cols * factor], dtype=np.float32)
+    blocks = blocks.reshape(rows, factor, cols, factor)
+    return np.ascontiguousarray(blocks.mean(axis=(1, 3), dtype=np.float32) * np.float32(factor))
+
+
+#: the name of the encoder's first layer when it pools its input (``with_input_pool``)
+INPUT_POOL_LAYER = "pool"
+
+
 class PickerNet(nn.Module):
     """``encoder`` (features) followed by a linear 1x1 ``classifier`` (the logit)."""
 
@@ -84,6 +119,9 @@ class PickerNet(nn.Module):
         self.name = name
         self.options = options
         self.feature_channels = feature_channels
+        pool = getattr(encoder, INPUT_POOL_LAYER, None)
+        #: k: the encoder starts by pooling k x k blocks (1: it does not)
+        self.input_pool = pool.factor if isinstance(pool, InputPool) else 1
         self.receptive_field_px = receptive_field_px(self)
         #: train with channels-last tensors (oneDNN's faster path where it pays; measured per net)
         self.trains_channels_last = False
@@ -151,10 +189,22 @@ class PickerNet(nn.Module):
         with torch.no_grad():
             self.classifier.bias.fill_(math.log(positive_fraction / (1 - positive_fraction)))
 
+    @property
+    def training_crop_px(self) -> int:
+        """The width of a training crop, in the pooled pixels the encoder's layers after its input pool see."""
+        return self.receptive_field_px // self.input_pool
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder's features, which the autoencoder term decodes."""
         features: torch.Tensor = self.encoder(x)
         return features
+
+    def crop_features(self, crops: torch.Tensor) -> torch.Tensor:
+        """The features of training crops, which arrive already pooled (``training_crop_px`` wide)."""
+        for name, layer in self.encoder.named_children():
+            if name != INPUT_POOL_LAYER:
+                crops = layer(crops)
+        return crops
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (batch, 1, rows', cols') for input (batch, 1, rows, cols)."""
@@ -331,6 +381,19 @@ def architecture_receptive_fields_px() -> dict[str, int]:
 AUTO_ARCHITECTURES: tuple[str, ...] = ("conv3", "resnet8")
 
 
+def choose_input_pool(particle_diameter_px: float, receptive_field_px: int) -> int:
+    """The smallest k (at most ``MAX_INPUT_POOL``) at which a net seeing ``k * receptive_field_px`` spans the context.
+
+    The receptive field should span ``CONTEXT_DIAMETERS`` particle diameters; a particle too wide
+    for the widest net is seen at k-times coarser pixels instead (its pixels pooled k x k inside
+    the net), at the same training cost, rather than only in part.
+    """
+    for factor in range(1, MAX_INPUT_POOL + 1):
+        if factor * receptive_field_px >= CONTEXT_DIAMETERS * particle_diameter_px:
+            return factor
+    return MAX_INPUT_POOL
+
+
 def choose_architecture(particle_diameter_px: float) -> str:
     """The cheapest architecture wide enough for the particle size.
 
@@ -345,10 +408,27 @@ def choose_architecture(particle_diameter_px: float) -> str:
     return list(fields)[-1]
 
 
-def build_model(name: str, **options: Any) -> PickerNet:
-    """Build a registered architecture by name (no ``eval``, no import by string)."""
+def build_model(name: str, input_pool: int = 1, **options: Any) -> PickerNet:
+    """Build a registered architecture by name (no ``eval``, no import by string), pooling its input if asked."""
     try:
         factory = _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}") from None
-    return factory(**options)
+    return with_input_pool(factory(**options), int(input_pool))
+
+
+def with_input_pool(model: PickerNet, factor: int) -> PickerNet:
+    """``model`` behind an ``InputPool`` of ``factor`` (its receptive field ``factor`` times wider).
+
+    Shares ``model``'s layers, whose names (and so the state dict's keys) do not change: a model
+    trained without the pool, the general detector, loads into the pooled one as it is.
+    """
+    if factor == 1:
+        return model
+    if factor < 1 or model.input_pool != 1:
+        raise ValueError(f"cannot pool the input of {model.name} (input pool {model.input_pool}) by {factor}")
+    encoder = nn.Sequential(OrderedDict([(INPUT_POOL_LAYER, InputPool(factor)), *model.encoder.named_children()]))
+    pooled = PickerNet(encoder, model.feature_channels, model.name, {**model.options, "input_pool": factor})
+    pooled.classifier = model.classifier
+    pooled.trains_channels_last = model.trains_channels_last
+    return pooled

@@ -56,16 +56,17 @@ def start_from_general(init: str, detector: GeneralDetector, *, particle_diamete
 
 
 def starts_from(init: str, model: PickerNet, record: dict[str, Any], init_geometry: Geometry, *,
-                geometry: Geometry, config: TrainConfig) -> bool:
+                geometry: Geometry, config: TrainConfig, input_pool: int = 1) -> bool:
     """Whether training starts from the model ``--init`` loaded (``record``: its model.json).
 
-    The general detector as :func:`start_from_general` decides from its record; a model
-    directory always, warning when it works at another pixel size than these micrographs.
+    The general detector as :func:`start_from_general` decides from its record, for the particle
+    as the net sees it behind an ``input_pool``; a model directory always, warning when it works
+    at another pixel size than these micrographs.
     """
     if names_general(init):
         detector = GeneralDetector(architecture=model.name, units=int(model.options["units"]),
                                    particle_diameter_px_range=tuple(record["general"]["particle_diameter_px_range"]))
-        if not start_from_general(init, detector, particle_diameter_px=2 * geometry.particle_radius_px,
+        if not start_from_general(init, detector, particle_diameter_px=2 * geometry.particle_radius_px / input_pool,
                                   config=config):
             return False
         log.info("starting from the general detector (--init none to train from scratch instead)")

@@ -119,6 +119,9 @@ def fit(
     overwritten, by a few labels: a weight whose Adam steps are ~learning_rate settles within
     ~1 / start_pull of where it began.
     """
+    if (sampler.crop_px, sampler.input_pool) != (model.training_crop_px, model.input_pool):
+        raise ValueError(f"the sampler cuts {sampler.crop_px} px crops pooled {sampler.input_pool}x, the "
+                         f"{model.name} net wants {model.training_crop_px} px pooled {model.input_pool}x")
     with private_rng(device):
         torch.manual_seed(seed)
         loss_function = OBJECTIVE_FUNCTIONS[objective]
@@ -176,7 +179,7 @@ def fit(
                     crops = crops.to(device, non_blocking=True, memory_format=memory_format)
                     labels = labels.to(device, non_blocking=True)
                     with torch.autocast(device.type, dtype=compute_dtype, enabled=compute_dtype != torch.float32):
-                        features = model.features(crops)
+                        features = model.crop_features(crops)
                         logits = model.classifier(features).reshape(-1)
                         reconstruction = decoder(features) if use_decoder and decoder is not None else None
                     loss = loss_function(logits.float(), labels, pi_u=pi_u, weight=objective_weight)

@@ -16,7 +16,15 @@ import torch
 from cryopick.config import Geometry, TrainConfig
 from cryopick.device import training_dtype
 from cryopick.errors import ConfigError
-from cryopick.models import CONTEXT_DIAMETERS, PickerNet, RegionDecoder, build_model, choose_architecture
+from cryopick.models import (
+    CONTEXT_DIAMETERS,
+    PickerNet,
+    RegionDecoder,
+    build_model,
+    choose_architecture,
+    choose_input_pool,
+    with_input_pool,
+)
 from cryopick.pu import class_prior, unlabelled_prior
 from cryopick.train.loop import TrainingState, TrainResult, fit, private_rng
 from cryopick.train.sampler import CropSampler, LabelledMicrograph
@@ -35,6 +43,18 @@ class FittedPicker:
     pi_u: float
     autoencoder_weight: float
     precision: str  # the forward pass's dtype, "float32" or "bfloat16" (``--precision auto`` resolved)
+
+
+def input_pool_for(config: TrainConfig, *, particle_diameter_px: float, receptive_field_px: int) -> int:
+    """``--input-pool`` resolved: as given; else by the particle's size when ``--model`` is auto; else 1.
+
+    An explicit ``--model`` keeps its own receptive field unless ``--input-pool`` says otherwise.
+    """
+    if config.input_pool is not None:
+        return config.input_pool
+    if config.model != "auto":
+        return 1
+    return choose_input_pool(particle_diameter_px, receptive_field_px)
 
 
 def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validation_set: list[LabelledMicrograph],
@@ -65,11 +85,17 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
                 log.info("model: %s (its receptive field spans %g particle diameters of %.1f working px)",
                          architecture, CONTEXT_DIAMETERS, 2 * geometry.particle_radius_px)
             model = build_model(architecture, **config.extra)
+            input_pool = input_pool_for(config, particle_diameter_px=2 * geometry.particle_radius_px,
+                                        receptive_field_px=model.receptive_field_px)
+            if input_pool > 1:
+                model = with_input_pool(model, input_pool)
+                log.info("the particle is wider than the %s net sees: it pools %d x %d pixels first, seeing %d "
+                         "working px", architecture, input_pool, input_pool, model.receptive_field_px)
         if model.receptive_field_px < CONTEXT_DIAMETERS * 2 * geometry.particle_radius_px:
             log.warning("the %s net sees %d working px, less than %g diameters of the %.1f px particle: it may "
                         "not see enough background around it; downsample more in `cryopick preprocess`",
                         architecture, model.receptive_field_px, CONTEXT_DIAMETERS, 2 * geometry.particle_radius_px)
-        sampler = CropSampler(train_set, crop_px=model.receptive_field_px,
+        sampler = CropSampler(train_set, crop_px=model.training_crop_px, input_pool=model.input_pool,
                               label_radius_px=config.label_radius_px, seed=config.seed)
         pixels_per_micrograph = sampler.total_pixels / len(train_set)
         pi = class_prior(expected_particles_per_micrograph=config.expected_particles_per_micrograph,
@@ -79,7 +105,7 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
         if init is None:  # a trained model keeps its own bias: it already separates particles from the rest
             model.start_at_prior(pi_u)
         autoencoder_weight = config.resolved_autoencoder_weight(n_labeled)
-        decoder = RegionDecoder(model.feature_channels, model.receptive_field_px) if autoencoder_weight > 0 else None
+        decoder = RegionDecoder(model.feature_channels, model.training_crop_px) if autoencoder_weight > 0 else None
         compute_dtype = training_dtype(config.precision, device)
         precision = str(compute_dtype).removeprefix("torch.")
         log.info("class prior pi = %.4g, among unlabelled pi_U = %.4g (objective %s, autoencoder weight %.4g, "

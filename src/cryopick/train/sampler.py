@@ -3,6 +3,12 @@
 Every micrograph is zero-padded by half a receptive field and stored in one flat tensor, so a
 minibatch is a single gather. The random 90-degree rotation and flip of each crop are folded into
 the gather indices (eight precomputed offset grids), so augmentation costs nothing extra.
+
+For a net that first averages k x k blocks (``input_pool`` k, for particles too wide for its
+receptive field) each micrograph is stored pooled at each of its k^2 block alignments: a crop
+centred on any pixel is then a gather of already-pooled pixels, the same numbers the net's own
+pool would give for the full crop, at 1/k^2 of the gather (cutting the full 4k-times-wider crops
+costs more than the step itself).
 """
 
 from dataclasses import dataclass
@@ -11,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from cryopick.models import pool_blocks
 from cryopick.pixels import disc_offsets
 
 
@@ -41,24 +48,32 @@ class CropSampler:
     """Minibatches of crops for PU training, a fixed share on labelled positives.
 
     Draws minibatches of ``crop_px``-wide crops: a fixed share centred on labelled-positive
-    pixels (within ``label_radius_px`` of a label), the rest on unlabelled pixels.
+    pixels (within ``label_radius_px`` of a label), the rest on unlabelled pixels. With
+    ``input_pool`` k > 1 the crops are of the micrograph pooled k x k (``models.pool_blocks``):
+    ``crop_px`` pooled pixels across, covering ``k * crop_px`` working pixels centred on the pixel
+    drawn, as the net's pool would see them.
     """
 
     def __init__(self, micrographs: list[LabelledMicrograph], *, crop_px: int, label_radius_px: float,
-                 seed: int) -> None:
+                 seed: int, input_pool: int = 1) -> None:
         if not micrographs:
             raise ValueError("no micrographs to sample from")
         self.crop_px = crop_px
         self.half = crop_px // 2
+        self.input_pool = input_pool
         self.rng = np.random.default_rng(seed)
         self.shapes = np.array([m.image.shape for m in micrographs], dtype=np.int64)
-        padded_shapes = self.shapes + 2 * self.half
-        sizes = padded_shapes[:, 0] * padded_shapes[:, 1]
+        planes = []  # micrograph m, alignment (a, b): plane m * k^2 + a * k + b
+        for m in micrographs:
+            padded = np.pad(m.image.astype(np.float32), crop_px * input_pool // 2)
+            for a in range(input_pool):
+                for b in range(input_pool):
+                    planes.append(pool_blocks(padded[a:, b:], input_pool))
+        plane_shapes = np.array([plane.shape for plane in planes], dtype=np.int64)
+        sizes = plane_shapes[:, 0] * plane_shapes[:, 1]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        self.padded_cols = padded_shapes[:, 1]
-        self.flat = torch.from_numpy(np.concatenate([
-            np.pad(m.image.astype(np.float32), self.half).ravel() for m in micrographs
-        ]))
+        self.padded_cols = plane_shapes[:, 1]
+        self.flat = torch.from_numpy(np.concatenate([plane.ravel() for plane in planes]))
         self.grids = _augmented_offsets(crop_px)
         disc = disc_offsets(label_radius_px)
         positives, masks = [], []
@@ -100,9 +115,10 @@ class CropSampler:
 
     def crops(self, centres: npt.NDArray[np.int64], transforms: npt.NDArray[np.int64] | None = None) -> torch.Tensor:
         """(n, 1, crop, crop) crops centred on ``centres`` rows of (image, y, x)."""
-        image = torch.from_numpy(centres[:, 0])
-        y = torch.from_numpy(centres[:, 1] + self.half)
-        x = torch.from_numpy(centres[:, 2] + self.half)
+        k = self.input_pool
+        image = torch.from_numpy(centres[:, 0] * k * k + (centres[:, 1] % k) * k + centres[:, 2] % k)
+        y = torch.from_numpy(centres[:, 1] // k + self.half)
+        x = torch.from_numpy(centres[:, 2] // k + self.half)
         t = torch.zeros(len(centres), dtype=torch.long) if transforms is None else torch.from_numpy(transforms)
         grid = self.grids[t]  # (n, crop, crop, 2)
         rows = y[:, None, None] + grid[..., 0]
