@@ -48,17 +48,19 @@ def timed(command: list[str], *, env: dict | None = None, log: Path | None = Non
     return wall, peak_kb / 1024, result.stdout
 
 
-def conv_throughput(model_dir: Path, micrograph: Path, stride: int) -> dict:
-    """GFLOP/s of scoring one micrograph (every ``stride``-th pixel, as extract does by default),
+def conv_throughput(model_dir: Path, micrograph: Path) -> dict:
+    """GFLOP/s of scoring one micrograph (at extract's default stride for the model),
     in one thread as extract runs each micrograph, against a one-thread float32 matmul's."""
     import torch
 
+    from cryopick.config import ExtractConfig
     from cryopick.extract.scoring import score_micrographs
     from cryopick.io.micrographs import read_micrograph
     from cryopick.preprocess.fourier import fourier_crop
     from cryopick.workflows.modelio import load_picker
 
     model, _, geometry = load_picker(model_dir)
+    stride = ExtractConfig().resolved_score_stride_px(model.input_pool)
     image = fourier_crop(read_micrograph(micrograph).array, geometry.downsample_factor)
     image = (image - image.mean()) / image.std()
     torch.set_num_threads(1)
@@ -167,7 +169,7 @@ def main() -> None:
         ours["default_budget"] = {
             "train_s": round(default_s, 1),
             "ap": json.loads((work / "eval_default" / "metrics.json").read_text())["average_precision"]}
-    throughput = conv_throughput(work / "model", test_dir / f"{test_names[0]}.mrc", stride=2)
+    throughput = conv_throughput(work / "model", test_dir / f"{test_names[0]}.mrc")
 
     print(json.dumps({
         "bench": "compare_topaz", "dataset": args.dataset.name, "num_labeled": args.num_labeled,

@@ -127,7 +127,7 @@ def main() -> None:
         return normalize_micrograph(image, Normalization.from_json(record["normalization"]), seed=0, samples=20_000)[0]
     stages["normalise"] = seconds_each(normalise, small)
     working = [normalise(image) for image in small]
-    stride = config.score_stride_px
+    stride = config.resolved_score_stride_px(model.input_pool)
     on_gpu = device.type != "cpu"
     if on_gpu:
         batch = [working[i % len(working)] for i in range(args.batch_size)]

@@ -187,7 +187,7 @@ def startup_section(device: torch.device, model_dir: Path, images: list, config:
     for _ in range(4):
         start = time.perf_counter()
         score_micrographs(model, batch, device=device, batch_size=len(batch), tile_size_px=config.tile_size_px,
-                          output_stride=config.score_stride_px)
+                          output_stride=config.resolved_score_stride_px(model.input_pool))
         synchronize(device)
         times.append(time.perf_counter() - start)
     out["first_batch_s"] = r(times[0])

@@ -5,6 +5,7 @@ from cryopick.config import (
     LEARNING_RATE_FROM_SCRATCH,
     LEARNING_RATE_FULL_LABELS,
     OBJECTIVE_FULL_LABELS,
+    ExtractConfig,
     SimulateConfig,
     TrainConfig,
     TuningConfig,
@@ -71,3 +72,11 @@ def test_objective_auto_is_ge_kl_with_few_labels_and_ge_binomial_with_many() -> 
         _ = config.resolved_objective_weight  # the weight depends on which objective: resolve it first
     with pytest.raises(ConfigError, match="unknown objective 'ge'"):
         TrainConfig(expected_particles_per_micrograph=5, objective="ge")  # type: ignore[arg-type]
+
+
+def test_the_score_stride_follows_an_input_pool_unless_given() -> None:
+    """Every 2nd working pixel, or every 4th for a net that sees 4 x 4 pooled pixels (a particle over 100 px)."""
+    assert [ExtractConfig().resolved_score_stride_px(pool) for pool in (1, 2, 3, 4, 8)] == [2, 2, 2, 4, 4]
+    assert ExtractConfig(score_stride_px=1).resolved_score_stride_px(4) == 1
+    with pytest.raises(ConfigError, match="score stride must be 1, 2 or 4"):
+        ExtractConfig(score_stride_px=3)

@@ -18,6 +18,8 @@ MATCHINGS: tuple[str, ...] = ("optimal", "greedy")
 SCORE_STRIDES_PX: tuple[int, ...] = (1, 2, 4)
 #: Filters in the first layer of an architecture built from scratch; later layers scale with it.
 DEFAULT_UNITS = 32
+#: extract's default score stride in working px, and the one for nets pooling their input 4 x 4 or more
+DEFAULT_SCORE_STRIDE_PX, WIDE_SCORE_STRIDE_PX = 2, 4
 #: the coarsest input pool (``train --input-pool``; auto reaches it for a ~270 working px particle)
 MAX_INPUT_POOL = 8
 Objective = Literal["pn", "nnpu", "ge-kl", "ge-binomial"]
@@ -321,12 +323,12 @@ class ExtractConfig:
     batch_size: int | None = None  # GPU only (None: 8); a CPU scores one micrograph per core
     tile_size_px: int = 1024
     device: str = "auto"
-    score_stride_px: int = 2  # score every k-th working pixel: 1/k^2 of the work, centres within k/2 px
+    score_stride_px: int | None = None  # score every k-th working px (1/k^2 of the work); None: by the model
     pixel_size_A: float | None = None  # raw micrographs' pixel size; None: each one's header
     box_size_orig_px: float | None = None  # EMAN2 .box output's box; None: the particle diameter
 
     def __post_init__(self) -> None:
-        if self.score_stride_px not in SCORE_STRIDES_PX:
+        if self.score_stride_px is not None and self.score_stride_px not in SCORE_STRIDES_PX:
             raise ConfigError(f"score stride must be 1, 2 or 4 working px, got {self.score_stride_px}")
         if not math.isfinite(self.threshold):
             raise ConfigError(f"threshold must be a finite number, got {self.threshold}")
@@ -343,6 +345,16 @@ class ExtractConfig:
             _positive("pixel_size_A", self.pixel_size_A)
         if self.box_size_orig_px is not None:
             _positive("box_size_orig_px", self.box_size_orig_px)
+
+    def resolved_score_stride_px(self, input_pool: int) -> int:
+        """The stride given; else 2, or 4 for a net that pools 4 x 4 pixels or more first (a wide particle).
+
+        Centres land within k/2 working px: 1 px of a ~20 px particle at 2, and 2 px of one over
+        100 px across (the size that gets a 4 x 4 input pool) at 4, where it scores 1/4 of the pixels.
+        """
+        if self.score_stride_px is not None:
+            return self.score_stride_px
+        return WIDE_SCORE_STRIDE_PX if input_pool >= WIDE_SCORE_STRIDE_PX else DEFAULT_SCORE_STRIDE_PX
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class ExtractJob:
     geometry: Geometry
     normalization: Normalization
     nms_radius_px: float
+    score_stride_px: int  # the config's, resolved for the model (ExtractConfig.resolved_score_stride_px)
     settings: str  # fingerprint of the model's weights and every setting that changes the picks
     results_dir: Path
 
@@ -69,7 +70,7 @@ def prepared_image(array: npt.NDArray[np.float32], pixel_size_A: float | None, j
 
 def picks_of(score_map: npt.NDArray[np.float32], job: ExtractJob) -> dict[str, npt.NDArray[np.float64]]:
     """The picks of one score map, as the job's settings select them (original pixels)."""
-    return peaks_orig_px(score_map, score_stride_px=job.config.score_stride_px, nms_radius_px=job.nms_radius_px,
+    return peaks_orig_px(score_map, score_stride_px=job.score_stride_px, nms_radius_px=job.nms_radius_px,
                          threshold=job.config.threshold, downsample_factor=job.geometry.downsample_factor)
 
 
@@ -81,7 +82,7 @@ def pick_image(model: PickerNet, image: npt.NDArray[np.float32], job: ExtractJob
     every score, is then the same however many cores or workers a run has.
     """
     score_map = score_micrographs(model, [image], device=torch.device("cpu"), batch_size=1,
-                                  tile_size_px=job.config.tile_size_px, output_stride=job.config.score_stride_px)[0]
+                                  tile_size_px=job.config.tile_size_px, output_stride=job.score_stride_px)[0]
     return picks_of(score_map, job)
 
 
@@ -102,4 +103,4 @@ def pick_batched(model: PickerNet, todo: list[S], *, load: Callable[[S], npt.NDA
     """A GPU's path (it runs on any device): see :func:`cryopick.extract.runtime.run_batched`."""
     run_batched(model, todo, load, lambda item, score_map: save(item, picks_of(score_map, job)),
                 device=device, batch_size=job.config.batch_size or 8, tile_size_px=job.config.tile_size_px,
-                output_stride=job.config.score_stride_px, quiet=quiet)
+                output_stride=job.score_stride_px, quiet=quiet)

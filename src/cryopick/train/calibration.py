@@ -94,7 +94,7 @@ def score_record(model: PickerNet, state: dict[str, torch.Tensor], micrographs: 
     None when no label is picked.
     """
     nms_radius_px = match_radius_px = particle_radius_px
-    score_stride_px = int(default_of(ExtractConfig, "score_stride_px"))
+    score_stride_px = ExtractConfig().resolved_score_stride_px(model.input_pool)
     score_floor = float(default_of(ExtractConfig, "threshold"))
     saved = copy.deepcopy(model).to(device)
     saved.load_state_dict(state)

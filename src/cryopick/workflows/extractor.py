@@ -5,6 +5,7 @@ each micrograph and keeps its picks in a result store, picking in this process o
 ``run_extract`` and ``run_extract_watch`` drive it.
 """
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,13 @@ class Extractor:
         self.record = record
         self.payload = {"tensors": tensors, "record": record, "path": str(config_path)}
         nms_radius_px = config.nms_radius_px or self.geometry.particle_radius_px
+        score_stride_px = config.resolved_score_stride_px(self.model.input_pool)
+        config = dataclasses.replace(config, score_stride_px=score_stride_px)  # the fingerprint records it
         normalization = recorded_normalization(record, config_path)
-        self.job = ExtractJob(config, self.geometry, normalization, nms_radius_px, fingerprint(picks_settings(
-            config, self.geometry, normalization, nms_radius_px=nms_radius_px,
-            weights_sha256=record.get("weights_sha256"))), Path(results_dir))
+        settings = fingerprint(picks_settings(config, self.geometry, normalization, nms_radius_px=nms_radius_px,
+                                              weights_sha256=record.get("weights_sha256")))
+        self.job = ExtractJob(config, self.geometry, normalization, nms_radius_px, score_stride_px, settings,
+                              Path(results_dir))
         self.store = ResultStore(results_dir)
         self.cluster = cluster or ClusterConfig()
         self.quiet = quiet
