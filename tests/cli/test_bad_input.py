@@ -1,5 +1,6 @@
 """Bad input: one line naming the file, exit status 2, and nothing half-written."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -146,24 +147,48 @@ def test_a_manifest_without_normalization_is_one_line_naming_it(preprocessed: Pa
     assert "KeyError" not in line
 
 
-@pytest.mark.parametrize("normalization", [None, {"method": "gmm"}, {"method": "median"}, "gmm"])
-def test_a_model_without_usable_normalization_is_one_line_naming_it(
-        preprocessed: Path, capsys: pytest.CaptureFixture[str], normalization: object) -> None:
-    import json
-
+def _tiny_model(preprocessed: Path) -> tuple[Path, dict]:
+    """A conv3 of 4 units trained for a moment; its model.json's path and contents, to spoil."""
     (preprocessed / "labels.txt").write_text("image_name\tx_coord\ty_coord\na\t40\t40\na\t80\t60\nb\t50\t50\n")
     assert main(["train", "--micrographs", str(preprocessed / "work"), "--particles", str(preprocessed / "labels.txt"),
                  "-o", str(preprocessed / "model"), "--model", "conv3", "--units", "4", *TRAIN]) == 0
     config_path = preprocessed / "model" / "model.json"
-    record = json.loads(config_path.read_text())
-    if normalization is None:
-        del record["normalization"]
-    else:
-        record["normalization"] = normalization
+    return config_path, json.loads(config_path.read_text())
+
+
+def _extract_refuses(preprocessed: Path, capsys: pytest.CaptureFixture[str], config_path: Path, record: dict) -> str:
+    """``record`` written as the model's model.json: extract exits 2 with no picks; its error line."""
     config_path.write_text(json.dumps(record))
     capsys.readouterr()
     assert main(["extract", "--model", str(preprocessed / "model"), "--micrographs", str(preprocessed / "raw"),
                  "-o", str(preprocessed / "picks.star"), "-q"]) == 2
-    line = _error_line(capsys)
+    assert not (preprocessed / "picks.star").exists()
+    return _error_line(capsys)
+
+
+@pytest.mark.parametrize("normalization", [None, {"method": "gmm"}, {"method": "median"}, "gmm"])
+def test_a_model_without_usable_normalization_is_one_line_naming_it(
+        preprocessed: Path, capsys: pytest.CaptureFixture[str], normalization: object) -> None:
+    config_path, record = _tiny_model(preprocessed)
+    if normalization is None:
+        del record["normalization"]
+    else:
+        record["normalization"] = normalization
+    line = _extract_refuses(preprocessed, capsys, config_path, record)
     assert "model.json: field normalization" in line
     assert "KeyError" not in line
+
+
+@pytest.mark.parametrize("input_pool", ["4", 0, 99, 2.5, True])
+def test_a_model_with_a_nonsense_input_pool_is_one_line_naming_it(
+        preprocessed: Path, capsys: pytest.CaptureFixture[str], input_pool: object) -> None:
+    config_path, record = _tiny_model(preprocessed)
+    record["architecture"]["options"]["input_pool"] = input_pool
+    line = _extract_refuses(preprocessed, capsys, config_path, record)
+    assert "model.json: malformed model description" in line
+    assert "input" in line
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--micrographs", str(preprocessed / "work"), "--particles", str(preprocessed / "labels.txt"),
+              "-o", str(preprocessed / "again"), "--input-pool", "0"])
+    assert exit_info.value.code == 2
+    assert "must be auto or 1 to 8" in capsys.readouterr().err

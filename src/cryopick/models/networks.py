@@ -414,7 +414,9 @@ def build_model(name: str, input_pool: int = 1, **options: Any) -> PickerNet:
         factory = _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}") from None
-    return with_input_pool(factory(**options), int(input_pool))
+    if isinstance(input_pool, bool) or not isinstance(input_pool, int):
+        raise ValueError(f"input_pool must be a whole number, got {input_pool!r}")
+    return with_input_pool(factory(**options), input_pool)
 
 
 def with_input_pool(model: PickerNet, factor: int) -> PickerNet:
@@ -425,7 +427,7 @@ def with_input_pool(model: PickerNet, factor: int) -> PickerNet:
     """
     if factor == 1:
         return model
-    if factor < 1 or model.input_pool != 1:
+    if not 1 <= factor <= MAX_INPUT_POOL or model.input_pool != 1:
         raise ValueError(f"cannot pool the input of {model.name} (input pool {model.input_pool}) by {factor}")
     encoder = nn.Sequential(OrderedDict([(INPUT_POOL_LAYER, InputPool(factor)), *model.encoder.named_children()]))
     pooled = PickerNet(encoder, model.feature_channels, model.name, {**model.options, "input_pool": factor})
