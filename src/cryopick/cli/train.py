@@ -84,7 +84,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              "topaz-resnet8/16, topaz-conv31/63/127: Topaz's own layouts (71/91/31/63/127 px, "
                              "unpooled; what `import-model` rebuilds, pooled too). A particle wider than half "
                              "of resnet8's field is seen through --input-pool (default: %(default)s)")
-    parser.add_argument("--input-pool", type=input_pool, default=None, metavar=f"{{auto,1..{MAX_INPUT_POOL}}}",
+    parser.add_argument("--input-pool", type=input_pool, default=DEFAULT.input_pool,
+                        metavar=f"{{auto,1..{MAX_INPUT_POOL}}}",
                         help="average K x K pixels inside the net before its first layer, so it sees K times "
                              "wider at the same cost (a wide particle's whole outline and surroundings, not a "
                              "part); picks stay at the micrographs' working pixels. auto: with --model auto, the "
