@@ -57,6 +57,16 @@ def input_pool_for(config: TrainConfig, *, particle_diameter_px: float, receptiv
     return choose_input_pool(particle_diameter_px, receptive_field_px)
 
 
+def pooled(model: PickerNet, input_pool: int) -> PickerNet:
+    """``model`` behind an input pool of ``input_pool`` (itself at 1), saying so in the log."""
+    if input_pool == 1:
+        return model
+    model = with_input_pool(model, input_pool)
+    log.info("the particle is wider than the %s net sees: it pools %d x %d pixels first, seeing %d working px",
+             model.name, input_pool, input_pool, model.receptive_field_px)
+    return model
+
+
 def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validation_set: list[LabelledMicrograph],
                *, n_labeled: int, geometry: Geometry, device: torch.device, quiet: bool,
                resume: TrainingState | None = None,
@@ -85,12 +95,8 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
                 log.info("model: %s (its receptive field spans %g particle diameters of %.1f working px)",
                          architecture, CONTEXT_DIAMETERS, 2 * geometry.particle_radius_px)
             model = build_model(architecture, **config.extra)
-            input_pool = input_pool_for(config, particle_diameter_px=2 * geometry.particle_radius_px,
-                                        receptive_field_px=model.receptive_field_px)
-            if input_pool > 1:
-                model = with_input_pool(model, input_pool)
-                log.info("the particle is wider than the %s net sees: it pools %d x %d pixels first, seeing %d "
-                         "working px", architecture, input_pool, input_pool, model.receptive_field_px)
+            model = pooled(model, input_pool_for(config, particle_diameter_px=2 * geometry.particle_radius_px,
+                                                 receptive_field_px=model.receptive_field_px))
         if model.receptive_field_px < CONTEXT_DIAMETERS * 2 * geometry.particle_radius_px:
             log.warning("the %s net sees %d working px, less than %g diameters of the %.1f px particle: it may "
                         "not see enough background around it; downsample more in `cryopick preprocess`",

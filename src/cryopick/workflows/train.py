@@ -19,7 +19,7 @@ from cryopick.io.micrographs import read_micrograph
 from cryopick.io.model_files import file_sha256, load_latest_checkpoint, save_checkpoint
 from cryopick.io.pretrained import GENERAL_DETECTOR, packaged_model_dir
 from cryopick.io.training_files import CHECKPOINT_DIR, saved_tuning, write_tuning
-from cryopick.models import PickerNet, with_input_pool
+from cryopick.models import PickerNet
 from cryopick.train.calibration import dataset_sample_names, score_record
 from cryopick.train.checkpoint import resume_from, run_identity, state_to_bundle
 from cryopick.train.init import INIT_NONE, names_general, starts_from
@@ -31,7 +31,7 @@ from cryopick.train.labels import (
     training_sets,
 )
 from cryopick.train.loop import TrainingState
-from cryopick.train.picker import fit_kept_picker, input_pool_for
+from cryopick.train.picker import fit_kept_picker, input_pool_for, pooled
 from cryopick.train.record import model_record
 from cryopick.train.sampler import LabelledMicrograph
 from cryopick.train.tuning import tune, tuning_csv, with_chosen
@@ -69,10 +69,7 @@ def load_init(init: str | Path | None, geometry: Geometry,
     if not starts_from(str(init), model, record, init_geometry, geometry=geometry, config=config,
                        input_pool=input_pool):
         return None, None, None
-    if input_pool > 1:
-        log.info("the particle is wider than the %s net sees: it pools %d x %d pixels first, seeing %d working px",
-                 model.name, input_pool, input_pool, model.receptive_field_px * input_pool)
-    return with_input_pool(model, input_pool), GENERAL_DETECTOR if general else str(init), record.get("weights_sha256")
+    return pooled(model, input_pool), GENERAL_DETECTOR if general else str(init), record.get("weights_sha256")
 
 
 def run_train(
