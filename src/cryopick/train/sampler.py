@@ -7,7 +7,7 @@ the gather indices (eight precomputed offset grids), so augmentation costs nothi
 For a net that first averages k x k blocks (``input_pool`` k, for particles too wide for its
 receptive field) each micrograph is stored pooled at each of its k^2 block alignments: a crop
 centred on any pixel is then a gather of already-pooled pixels, the same numbers the net's own
-pool would give for the full crop, at 1/k^2 of the gather (cutting the full 4k-times-wider crops
+pool would give for the full crop, at 1/k^2 of the gather (cutting the full k-times-wider crops
 costs more than the step itself).
 """
 
