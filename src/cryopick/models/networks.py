@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from cryopick.config import DEFAULT_UNITS, MAX_INPUT_POOL
+from cryopick.models.layers import PReLU, centre_crop
 from cryopick.models.topaz_layout import (
     TOPAZ_CONV_KERNELS,
     topaz_conv_encoder,
@@ -32,7 +33,7 @@ from cryopick.models.topaz_layout import (
 
 def _activation(kind: str, channels: int) -> nn.Module:
     if kind == "prelu":
-        return nn.PReLU(channels)
+        return PReLU(channels)
     if kind == "leaky":
         return nn.LeakyReLU(0.1)
     return nn.ReLU()
@@ -50,12 +51,6 @@ class ConvUnit(nn.Sequential):
         )
 
 
-def _centre_crop(x: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
-    top = (x.shape[-2] - rows) // 2
-    left = (x.shape[-1] - cols) // 2
-    return x[..., top: top + rows, left: left + cols]
-
-
 class ResidualUnit(nn.Module):
     """Two unpadded 3x3 convolutions with a skip connection cropped to match."""
 
@@ -63,16 +58,16 @@ class ResidualUnit(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, c_out, 3, dilation=dilation, bias=False)
         self.bn1 = nn.BatchNorm2d(c_out)
-        self.act1 = nn.PReLU(c_out)
+        self.act1 = PReLU(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, dilation=dilation, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
         self.project = nn.Conv2d(c_in, c_out, 1, bias=False) if c_in != c_out else nn.Identity()
-        self.act2 = nn.PReLU(c_out)
+        self.act2 = PReLU(c_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The residual sum, the skip path cropped to the convolutions' output."""
         out = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
-        skip = _centre_crop(self.project(x), out.shape[-2], out.shape[-1])
+        skip = self.project(centre_crop(x, out.shape[-2], out.shape[-1]))  # a 1x1 projection commutes with the crop
         summed: torch.Tensor = self.act2(out + skip)
         return summed
 
@@ -355,7 +350,7 @@ class RegionDecoder(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(batch, 1, crop, crop) reconstructions from (batch, channels, 1, 1) features."""
-        return _centre_crop(self.layers(features), self.crop_px, self.crop_px)
+        return centre_crop(self.layers(features), self.crop_px, self.crop_px)
 
 
 _REGISTRY: dict[str, Callable[..., PickerNet]] = {

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cryopick.models.layers import PReLU
+
 #: Kernel sizes of Topaz's convolution stacks (their names are their receptive fields).
 TOPAZ_CONV_KERNELS: dict[str, tuple[int, ...]] = {"conv31": (7, 5, 5), "conv63": (7, 5, 5, 5),
                                                    "conv127": (7, 5, 5, 5, 5)}
@@ -176,7 +178,7 @@ def topaz_conv_encoder(name: str, units: int | Sequence[int] = 32, batch_norm: b
         stride = 1 if last or pooling else 2
         layers.append(nn.Conv2d(c_in, c_out, kernel, stride=stride, bias=not batch_norm))
         layers += [nn.BatchNorm2d(c_out)] if batch_norm else []
-        layers.append(nn.PReLU())
+        layers.append(PReLU())
         if not last and pooling == "max":
             layers.append(PaddedMaxPool(3, stride=2, padding=1))
         elif not last and pooling == "avg":
