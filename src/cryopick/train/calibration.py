@@ -90,7 +90,8 @@ def score_record(model: PickerNet, state: dict[str, torch.Tensor], micrographs: 
     micrographs are picked with extract's defaults (stride, floor, NMS radius = particle radius)
     and matched as evaluate matches (within the particle radius). The slope is fitted on their
     picks, with bootstrap replicates over micrographs for the band. ``dataset_sample``: normalised
-    micrographs of the dataset (loaded one at a time), picked the same way for the typical density.
+    micrographs of the dataset (loaded one at a time), picked the same way for the typical density;
+    one that is a labelled micrograph's own image array reuses that micrograph's picks.
     None when no label is picked.
     """
     nms_radius_px = match_radius_px = particle_radius_px
@@ -108,7 +109,10 @@ def score_record(model: PickerNet, state: dict[str, torch.Tensor], micrographs: 
     expected = expected_particles_per_micrograph * len(labelled)
     share = min(found.n_labels / expected, 0.999)
     slope, intercept = fit_slope(found.scores, found.labelled, labelled_share=share)
-    sample_scores = [_pick(saved, image, nms_radius_px=nms_radius_px, score_stride_px=score_stride_px,
+    # a sample micrograph that is a labelled one (the same array) was just picked: not again
+    picked_scores = {id(m.image): found.scores[found.micrograph == index] for index, m in enumerate(labelled)}
+    sample_scores = [picked_scores[id(image)] if id(image) in picked_scores else
+                     _pick(saved, image, nms_radius_px=nms_radius_px, score_stride_px=score_stride_px,
                            score_floor=score_floor, device=device)[1] for image in dataset_sample]
     reference: dict[str, Any] | None = None
     if sample_scores:

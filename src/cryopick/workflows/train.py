@@ -144,7 +144,8 @@ def run_train(
     record = model_record(config, geometry, manifest.normalization, fitted, command=command, n_labeled=len(labels),
                           init_model=init_name, train_names=train_names, validation_names=validation_names,
                           tuning_record=tuning_record)
-    dataset_sample = (load(name).image for name in dataset_sample_names(manifest.micrographs, seed=config.seed))
+    dataset_sample = (all_loaded[name].image if name in all_loaded else load(name).image  # loaded: picked once
+                      for name in dataset_sample_names(manifest.micrographs, seed=config.seed))
     record["score_calibration"] = score_record(
         fitted.model, result.best_state, train_set + validation_set, particle_radius_px=geometry.particle_radius_px,
         expected_particles_per_micrograph=config.expected_particles_per_micrograph, device=device, seed=config.seed,
