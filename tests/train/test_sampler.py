@@ -60,3 +60,17 @@ def test_pooled_crops_are_the_full_crops_pooled(rng: np.random.Generator) -> Non
     crops, labels = sampler.minibatch(16, 0.25)
     assert crops.shape == (16, 1, 7, 7)
     assert int(labels.sum()) == 4
+
+
+def test_flat_offsets_cut_the_same_crops_as_the_general_path(rng: np.random.Generator) -> None:
+    images = [rng.standard_normal(shape).astype(np.float32) for shape in ((30, 40), (30, 40), (32, 45))]
+    labelled = [LabelledMicrograph(i, np.array([[10.0, 12.0]])) for i in images]
+    for input_pool in (1, 2):
+        fast = CropSampler(labelled, crop_px=7, input_pool=input_pool, label_radius_px=2, seed=0)
+        general = CropSampler(labelled, crop_px=7, input_pool=input_pool, label_radius_px=2, seed=0)
+        general.flat_grids = None  # the path for micrographs of more than MAX_FLAT_GRIDS sizes
+        assert fast.flat_grids is not None
+        centres = np.stack([rng.integers(3, size=200), rng.integers(30, size=200), rng.integers(40, size=200)], axis=1)
+        assert len(np.unique(fast.padded_cols)) >= 2  # planes of several widths
+        transforms = rng.integers(8, size=200)
+        assert torch.equal(fast.crops(centres, transforms), general.crops(centres, transforms))
