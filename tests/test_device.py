@@ -1,12 +1,14 @@
 """--device and --precision resolve to what the machine can do, and refuse what it cannot."""
 
+import platform
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 import cryopick.device as device_module
-from cryopick.device import resolve_device, training_dtype
+from cryopick.device import resolve_device, retain_freed_memory, training_dtype
 from cryopick.errors import ConfigError
 
 CPU = torch.device("cpu")
@@ -43,3 +45,8 @@ def test_cuda_without_a_gpu_is_an_error_not_a_fallback() -> None:
         pytest.skip("this machine has CUDA")
     with pytest.raises(ConfigError, match="no CUDA device"):
         resolve_device("cuda")
+
+
+def test_cpu_training_keeps_freed_memory_for_reuse_where_glibc_allows() -> None:
+    on_glibc = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
+    assert retain_freed_memory() is on_glibc  # glibc accepts both settings; elsewhere nothing is touched

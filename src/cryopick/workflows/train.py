@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cryopick.config import Geometry, TrainConfig, TuningConfig
-from cryopick.device import resolve_device
+from cryopick.device import resolve_device, retain_freed_memory
 from cryopick.io.coordinates import coordinate_files, read_picks
 from cryopick.io.manifest import manifest_path, read_manifest
 from cryopick.io.micrographs import read_micrograph
@@ -117,6 +117,8 @@ def run_train(
     all_loaded = {name: load(name) for name in micrograph_names}
     train_set, validation_set = training_sets(all_loaded, train_names, validation_names, source=label_files[0])
     device = resolve_device(config.device)
+    if device.type == "cpu":
+        retain_freed_memory()
     identity = run_identity(config, particles_sha256=[file_sha256(path) for path in label_files],
                             manifest_sha256=file_sha256(manifest_path(preprocessed_dir)),
                             init_weights_sha256=init_weights_sha256, tuning=tuning)
