@@ -4,8 +4,8 @@ PReLU here is the same function, with the same weights and state-dict keys, as t
 
 Training resnet8 on 2 CPU threads spent a fifth of each step in aten's PReLU backward (~50 ms
 for a 256 x 32 x 31 x 31 activation, about ten times its forward). The same gradients from
-five plain tensor operations, each one pass over memory, take half that: the step of 256 crops
-is ~15% faster, with the same results (tests/models/test_prelu.py).
+five plain tensor operations, each one pass over memory, take half that; with ``centre_crop``
+below, the step of 256 crops is ~12% faster, with the same results (tests/models/test_layers.py).
 """
 
 from typing import Any
