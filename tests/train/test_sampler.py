@@ -62,15 +62,21 @@ def test_pooled_crops_are_the_full_crops_pooled(rng: np.random.Generator) -> Non
     assert int(labels.sum()) == 4
 
 
-def test_flat_offsets_cut_the_same_crops_as_the_general_path(rng: np.random.Generator) -> None:
+def test_micrographs_of_several_sizes_give_their_own_crops_in_all_eight_views(rng: np.random.Generator) -> None:
+    """Planes of several widths (three sizes; alignments of a pool): each crop is its own micrograph's."""
     images = [rng.standard_normal(shape).astype(np.float32) for shape in ((30, 40), (30, 40), (32, 45))]
     labelled = [LabelledMicrograph(i, np.array([[10.0, 12.0]])) for i in images]
     for input_pool in (1, 2):
-        fast = CropSampler(labelled, crop_px=7, input_pool=input_pool, label_radius_px=2, seed=0)
-        general = CropSampler(labelled, crop_px=7, input_pool=input_pool, label_radius_px=2, seed=0)
-        general.flat_grids = None  # the path for micrographs of more than MAX_FLAT_GRIDS sizes
-        assert fast.flat_grids is not None
-        centres = np.stack([rng.integers(3, size=200), rng.integers(30, size=200), rng.integers(40, size=200)], axis=1)
-        assert len(np.unique(fast.padded_cols)) >= 2  # planes of several widths
-        transforms = rng.integers(8, size=200)
-        assert torch.equal(fast.crops(centres, transforms), general.crops(centres, transforms))
+        sampler = CropSampler(labelled, crop_px=7, input_pool=input_pool, label_radius_px=2, seed=0)
+        assert len(np.unique(sampler.padded_cols)) >= 2  # planes of several widths
+        full = 7 * input_pool
+        for index, image in enumerate(images):
+            padded = np.pad(image, full // 2)
+            for _ in range(10):
+                y, x = rng.integers(image.shape[0]), rng.integers(image.shape[1])
+                plain = sampler.crops(np.array([[index, y, x]]))[0, 0].numpy()
+                np.testing.assert_allclose(plain, pool_blocks(padded[y: y + full, x: x + full], input_pool), rtol=1e-6)
+                views = {tuple(sampler.crops(np.array([[index, y, x]]), np.array([t]))[0, 0].numpy().ravel())
+                         for t in range(8)}
+                assert views == {tuple((np.rot90(plain, k)[:, ::-1] if flip else np.rot90(plain, k)).ravel())
+                                 for flip in (False, True) for k in range(4)}

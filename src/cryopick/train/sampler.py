@@ -29,10 +29,6 @@ class LabelledMicrograph:
     centres_px: npt.NDArray[np.float64]  # (n, 2) labelled particle centres as (y, x), working px
 
 
-#: Flat-offset grids are kept for up to this many plane widths (micrographs of as many sizes).
-MAX_FLAT_GRIDS = 8
-
-
 def _augmented_offsets(crop_px: int) -> torch.Tensor:
     """(8, crop, crop, 2) (dy, dx) grids: the 4 rotations of the crop, each with and without flip."""
     half = crop_px // 2
@@ -78,12 +74,11 @@ class CropSampler:
         self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         self.padded_cols = plane_shapes[:, 1]
         self.flat = torch.from_numpy(np.concatenate([plane.ravel() for plane in planes]))
-        self.grids = _augmented_offsets(crop_px)
-        # each grid as flat offsets for each plane width (one or two, for micrographs of one size):
-        # a crop's index is then one add, not five passes over (n, crop, crop) index arrays
+        # the 8 rotation/flip grids as flat offsets, for each plane width (one or two for micrographs
+        # of one size; 8 x crop^2 offsets each): a crop's pixel indices are then one add
+        grids = _augmented_offsets(crop_px)
         widths, self.width_of_plane = np.unique(self.padded_cols, return_inverse=True)
-        self.flat_grids = (torch.from_numpy(widths)[:, None, None, None] * self.grids[None, ..., 0]
-                           + self.grids[None, ..., 1]) if len(widths) <= MAX_FLAT_GRIDS else None
+        self.flat_grids = torch.from_numpy(widths)[:, None, None, None] * grids[None, ..., 0] + grids[None, ..., 1]
         disc = disc_offsets(label_radius_px)
         positives, masks = [], []
         for index, m in enumerate(micrographs):
@@ -129,16 +124,9 @@ class CropSampler:
         y = torch.from_numpy(centres[:, 1] // k + self.half)
         x = torch.from_numpy(centres[:, 2] // k + self.half)
         t = torch.zeros(len(centres), dtype=torch.long) if transforms is None else torch.from_numpy(transforms)
-        if self.flat_grids is not None:
-            centre_index = torch.from_numpy(self.offsets)[image] + y * torch.from_numpy(self.padded_cols)[image] + x
-            width = torch.from_numpy(self.width_of_plane)[image]
-            return self.flat[centre_index[:, None, None] + self.flat_grids[width, t]].unsqueeze(1)
-        grid = self.grids[t]  # (n, crop, crop, 2)
-        rows = y[:, None, None] + grid[..., 0]
-        cols = x[:, None, None] + grid[..., 1]
-        index = (torch.from_numpy(self.offsets)[image][:, None, None]
-                 + rows * torch.from_numpy(self.padded_cols)[image][:, None, None] + cols)
-        return self.flat[index].unsqueeze(1)
+        centre_index = torch.from_numpy(self.offsets)[image] + y * torch.from_numpy(self.padded_cols)[image] + x
+        width = torch.from_numpy(self.width_of_plane)[image]
+        return self.flat[centre_index[:, None, None] + self.flat_grids[width, t]].unsqueeze(1)
 
     def minibatch(self, batch_size: int, positive_fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(crops (B, 1, crop, crop), labels (B,) bool), randomly rotated and flipped."""
