@@ -1,5 +1,7 @@
 """The precision estimate on generated scores whose answer is known."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,33 @@ def test_denser_micrographs_than_the_prior_are_counted_as_denser() -> None:
     same = estimate_curve(same_scores, same_mic, slope=slope, expected_particles_per_micrograph=typical_particles,
                           reference=reference)
     assert same.density_ratio == pytest.approx(1.0, abs=0.05)
+
+
+def test_the_band_is_each_resample_estimated_on_its_own() -> None:
+    """The resamples are estimated all at once; each must come out as if estimated alone
+    (its own micrographs, its own slope replicate, its own count), so compare with that."""
+    rng = np.random.default_rng(5)
+    scores, micrograph, _ = draw(rng, 6, 80)
+    slopes = [1.2, 1.5, 1.9]
+    estimate = estimate_curve(scores, micrograph, slope=SLOPE, slopes=slopes, expected_particles_per_micrograph=25.0,
+                              n_bootstrap=7, seed=11)
+    edges = np.append(estimate.thresholds, estimate.thresholds[-1] + 0.05)
+    centres = estimate.thresholds + 0.025
+    per_mic = np.array([np.histogram(scores[micrograph == m], edges)[0] for m in range(6)], dtype=np.float64)
+    draws = np.random.default_rng(11).integers(0, 6, (7, 6))
+    precisions = []
+    for index, row in enumerate(draws):
+        counts = np.bincount(row, minlength=6) @ per_mic
+        slope = slopes[index % 3]
+        intercept = level_intercept(counts, centres, slope=slope, expected_particles=25.0 * 6)
+        true_picks = np.cumsum((counts / (1 + np.exp(-(slope * centres + intercept))))[::-1])[::-1]
+        picks = np.cumsum(counts[::-1])[::-1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precisions.append(np.where(picks > 0, true_picks / picks, np.nan))
+    with warnings.catch_warnings():  # thresholds above every resample's picks: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.nanpercentile(np.array(precisions), [5.0, 95.0], axis=0)
+    finite = np.isfinite(low)
+    np.testing.assert_allclose(estimate.precision_band[0][finite], low[finite], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(estimate.precision_band[1][finite], high[finite], rtol=1e-6, atol=1e-9)
+    assert len(set(np.round(estimate.precision_band[1] - estimate.precision_band[0], 6)[finite])) > 1

@@ -126,16 +126,26 @@ def level_intercept(counts: npt.NDArray[np.float64], centres: npt.NDArray[np.flo
     ``counts`` picks at score ``centres`` (a histogram). When the picks are fewer than the
     expected particles, every pick gets probability ~1 (the intercept saturates).
     """
-    total = float(np.sum(counts))
-    target = min(expected_particles, total * (1 - 1e-9))
-    low, high = -60.0 - slope * float(np.max(centres, initial=0)), 60.0 - slope * float(np.min(centres, initial=0))
-    for _ in range(80):  # bisection: the sum rises monotonically with the intercept
+    return float(_level_intercepts(np.asarray(counts, dtype=np.float64)[None], centres, np.array([slope]),
+                                   np.array([expected_particles]))[0])
+
+
+def _level_intercepts(counts: npt.NDArray[np.float64], centres: npt.NDArray[np.float64],
+                      slopes: npt.NDArray[np.float64], expected: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """:func:`level_intercept` of each row of ``counts``, with its slope and count, all at once.
+
+    A bootstrap's resamples then cost one bisection, not one each.
+    """
+    target = np.minimum(expected, counts.sum(axis=1) * (1 - 1e-9))
+    low = -60.0 - slopes * float(np.max(centres, initial=0))
+    high = 60.0 - slopes * float(np.min(centres, initial=0))
+    log_odds = slopes[:, None] * centres[None, :]
+    for _ in range(80):  # bisection: each row's sum rises monotonically with its intercept
         middle = 0.5 * (low + high)
-        if float(np.sum(counts * _sigmoid(slope * centres + middle))) < target:
-            low = middle
-        else:
-            high = middle
-    return 0.5 * (low + high)
+        below = np.sum(counts * _sigmoid(log_odds + middle[:, None]), axis=1) < target
+        low, high = np.where(below, middle, low), np.where(below, high, middle)
+    out: npt.NDArray[np.float64] = 0.5 * (low + high)
+    return out
 
 
 @dataclass(frozen=True)
@@ -196,38 +206,41 @@ class ThresholdEstimate:
         return float(self.precision[index] * self.n_picks[index])
 
 
-def _curves(counts: npt.NDArray[np.float64], centres: npt.NDArray[np.float64], slope: float,
-            expected_particles: float) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64],
-                                                npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(intercept, picks, precision, recall, F1) at each bin's lower edge, from a score histogram."""
-    intercept = level_intercept(counts, centres, slope=slope, expected_particles=expected_particles)
-    expected = counts * _sigmoid(slope * centres + intercept)
-    picks = np.cumsum(counts[::-1])[::-1]
-    true_picks = np.cumsum(expected[::-1])[::-1]
-    total = float(true_picks[0]) if len(true_picks) else 0.0
+def _curves(counts: npt.NDArray[np.float64], centres: npt.NDArray[np.float64], slopes: npt.NDArray[np.float64],
+            expected_particles: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], ...]:
+    """(intercept, picks, precision, recall, F1) at each bin's lower edge, for each row of ``counts``.
+
+    ``counts``: one score histogram per row, each with its slope and expected count.
+    """
+    intercept = _level_intercepts(counts, centres, slopes, expected_particles)
+    expected = counts * _sigmoid(slopes[:, None] * centres[None, :] + intercept[:, None])
+    picks = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
+    true_picks = np.cumsum(expected[:, ::-1], axis=1)[:, ::-1]
+    total = true_picks[:, :1] if true_picks.shape[1] else np.zeros((len(counts), 1))
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(picks > 0, true_picks / np.maximum(picks, 1e-12), np.nan)
-        recall = true_picks / total if total > 0 else np.zeros_like(true_picks)
+        recall = np.where(total > 0, true_picks / np.where(total > 0, total, 1.0), 0.0)
         f1 = np.where(picks + total > 0, 2 * true_picks / (picks + total), 0.0)
     return intercept, picks, precision, recall, f1
 
 
-def _density_ratio(counts_per_micrograph: npt.NDArray[np.float64], log_odds: npt.NDArray[np.float64],
-                   typical: float) -> float:
-    """How many times the typical micrograph's particles these picks hold.
+def _density_ratios(counts_per_micrograph: npt.NDArray[np.float64], log_odds: npt.NDArray[np.float64],
+                    typical: float) -> npt.NDArray[np.float64]:
+    """How many times the typical micrograph's particles the picks of each row hold.
 
     Self-consistent: ``r`` times the particles at the same junk multiplies every pick's odds by
     ``r``, so ``r`` solves ``sum(counts * sigmoid(log_odds + log r)) = r * typical``. The left side
-    over ``r`` falls as ``r`` grows, so bisection on ``log r`` finds the one root.
+    over ``r`` falls as ``r`` grows, so bisection on ``log r`` finds the one root (every row at once).
     """
-    low, high = -7.0, 7.0
+    low = np.full(len(counts_per_micrograph), -7.0)
+    high = np.full(len(counts_per_micrograph), 7.0)
     for _ in range(60):
         middle = 0.5 * (low + high)
-        if float(np.sum(counts_per_micrograph * _sigmoid(log_odds + middle))) > np.exp(middle) * typical:
-            low = middle
-        else:
-            high = middle
-    return float(np.exp(0.5 * (low + high)))
+        above = np.sum(counts_per_micrograph * _sigmoid(log_odds[None, :] + middle[:, None]), axis=1) \
+            > np.exp(middle) * typical
+        low, high = np.where(above, middle, low), np.where(above, high, middle)
+    out: npt.NDArray[np.float64] = np.exp(0.5 * (low + high))
+    return out
 
 
 def estimate_curve(scores: npt.ArrayLike, micrograph: npt.ArrayLike, *, slope: float,
@@ -257,30 +270,35 @@ def estimate_curve(scores: npt.ArrayLike, micrograph: npt.ArrayLike, *, slope: f
     thresholds = edges[:-1]  # and all score at least its lower edge
     typical = reference.probability_sum(slope, from_score=float(edges[0])) if reference is not None else 0.0
 
-    def density_ratio(counts: npt.NDArray[np.float64]) -> float:
+    def density_ratios(counts: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         if reference is None or typical <= 0:
-            return 1.0
-        return _density_ratio(counts / n_mics, slope * centres + reference.intercept, typical)
+            return np.ones(len(counts))
+        return _density_ratios(counts / n_mics, slope * centres + reference.intercept, typical)
 
-    ratio = density_ratio(per_mic.sum(0))
+    total_counts = per_mic.sum(0)[None, :]
+    ratio = float(density_ratios(total_counts)[0])
     expected = expected_particles_per_micrograph * n_mics * ratio
-    intercept, picks, precision, recall, f1 = _curves(per_mic.sum(0), centres, slope, expected)
-    rng = np.random.default_rng(seed)
-    replicate_slopes = list(slopes) if slopes else [slope]
-    samples = []
-    for b in range(n_bootstrap):
-        times_drawn = np.bincount(rng.integers(0, n_mics, n_mics), minlength=n_mics).astype(np.float64)
-        counts = times_drawn @ per_mic  # no copy of the table per resample, however many micrographs
-        if not counts.sum():
-            continue
-        expected_here = expected_particles_per_micrograph * n_mics * density_ratio(counts)
-        samples.append(_curves(counts, centres, replicate_slopes[b % len(replicate_slopes)], expected_here)[2:])
-    stacked = np.array(samples) if samples else np.array([[precision, recall, f1]])
+    intercept, picks, precision, recall, f1 = (row[0] for row in _curves(
+        total_counts, centres, np.array([slope]), np.array([expected])))
+    # every resample at once: how often each resample draws each micrograph, then its histogram
+    draws = np.random.default_rng(seed).integers(0, n_mics, (n_bootstrap, n_mics))
+    times_drawn = np.bincount((draws + n_mics * np.arange(n_bootstrap)[:, None]).ravel(),
+                              minlength=n_bootstrap * n_mics).reshape(n_bootstrap, n_mics).astype(np.float64)
+    replicate_slopes = np.array(list(slopes) if slopes else [slope], dtype=np.float64)
+    resample_slopes = replicate_slopes[np.arange(n_bootstrap) % len(replicate_slopes)]
+    counts = times_drawn @ per_mic  # no copy of the table per resample, however many micrographs
+    drawn = counts.sum(axis=1) > 0
+    counts, resample_slopes = counts[drawn], resample_slopes[drawn]
+    if len(counts):
+        expected_here = expected_particles_per_micrograph * n_mics * density_ratios(counts)
+        stacked = np.stack(_curves(counts, centres, resample_slopes, expected_here)[2:], axis=1)  # (resamples, 3, n)
+    else:
+        stacked = np.array([[precision, recall, f1]])
     with warnings.catch_warnings():  # thresholds above every resample's picks have no precision: NaN, said once
         warnings.simplefilter("ignore", RuntimeWarning)
         bands = np.nanpercentile(stacked, BAND_PERCENTILES, axis=0)  # (2, 3, n)
     return ThresholdEstimate(thresholds, picks.astype(np.int64), precision, recall, f1, bands[:, 0], bands[:, 1],
-                             bands[:, 2], expected, n_mics, ratio, slope, intercept)
+                             bands[:, 2], expected, n_mics, ratio, slope, float(intercept))
 
 
 def choose_threshold(estimate: ThresholdEstimate, *, target_precision: float | None = None) -> int:
