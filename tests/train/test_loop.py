@@ -205,3 +205,40 @@ def test_a_start_pull_that_would_overshoot_is_a_config_error_naming_the_option()
     with pytest.raises(ConfigError, match="--start-pull"):
         fit_picker(config, micrographs, [], n_labeled=28, geometry=geometry, device=torch.device("cpu"),
                    quiet=True, init=start)
+
+
+def _batchnorm_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: tensor.clone() for name, tensor in model.state_dict().items()
+            if name.endswith(("running_mean", "running_var"))}
+
+
+def test_a_trained_start_keeps_its_batchnorm_statistics_and_a_fresh_net_updates_them() -> None:
+    """From --init, BatchNorm normalises with the start's statistics while its scale and shift train
+    (auto); a fresh net, or `update`, re-estimates them from the minibatches."""
+    micrographs = _micrographs(range(10, 12))
+    geometry = Geometry(particle_diameter_A=2 * DIAMETER_PX, pixel_size_A=2.0, downsample_factor=1)
+    torch.manual_seed(0)
+    start = build_model("resnet8", units=8)
+    assert _batchnorm_state(start)
+    common = dict(expected_particles_per_micrograph=40, model="resnet8", epochs=1, steps_per_epoch=3, batch_size=32,
+                  device="cpu", extra={"units": 8})
+    by_choice = {}
+    for choice in ("auto", "update"):
+        fitted = fit_picker(TrainConfig(batchnorm_statistics=choice, **common), micrographs, [], n_labeled=28,
+                            geometry=geometry, device=torch.device("cpu"), quiet=True, init=start)
+        by_choice[choice] = fitted.model
+    kept, updated = _batchnorm_state(by_choice["auto"]), _batchnorm_state(by_choice["update"])
+    for name, tensor in _batchnorm_state(start).items():
+        assert torch.equal(kept[name], tensor), name
+        assert not torch.equal(updated[name], tensor), name
+    scale_moved = [not torch.equal(a, b) for (name, a), b in zip(by_choice["auto"].state_dict().items(),
+                                                                  start.state_dict().values(), strict=True)
+                   if name.endswith("bn1.weight")]
+    assert scale_moved
+    assert all(scale_moved)
+    fresh = fit_picker(TrainConfig(**common), micrographs, [], n_labeled=28, geometry=geometry,
+                       device=torch.device("cpu"), quiet=True)
+    assert all(float(tensor.abs().max()) > 0 for name, tensor in _batchnorm_state(fresh.model).items()
+               if name.endswith("running_mean"))  # from zero: updated
+    with pytest.raises(ConfigError, match="batchnorm_statistics"):
+        TrainConfig(batchnorm_statistics="freeze", **common)

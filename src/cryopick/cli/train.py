@@ -35,6 +35,7 @@ from pathlib import Path
 
 from cryopick.cli.arguments import autoencoder_weight, fraction, input_pool, positive_float, positive_int
 from cryopick.config import (
+    BATCHNORM_STATISTICS,
     DEFAULT_UNITS,
     LEARNING_RATE_FROM_INIT,
     LEARNING_RATE_FROM_SCRATCH,
@@ -138,6 +139,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              "by learning rate x this of the way, so few labels refine the start rather than "
                              "overwrite it (a weight then stays within ~1/this of its start); 0 turns it off "
                              "(default: %(default)s)")
+    parser.add_argument("--batchnorm-statistics", choices=BATCHNORM_STATISTICS, default=DEFAULT.batchnorm_statistics,
+                        help="BatchNorm's running statistics while training: `keep` the --init model's (they "
+                             "describe the many micrographs it learnt on; minibatches built around a few labels "
+                             "shift them), `update` them from the minibatches; `auto` keeps a trained start's and "
+                             "updates a fresh net's (default: %(default)s)")
     parser.add_argument("--patience", type=positive_int, default=DEFAULT.patience_epochs,
                         help="stop after this many epochs without held-out gain (default: %(default)s)")
     parser.add_argument("--init", default="auto", metavar="auto|general|none|MODEL_DIR",
@@ -186,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
         validation_fraction=args.validation_fraction, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
         positive_fraction=args.positive_fraction, learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay, start_pull=args.start_pull, patience_epochs=args.patience, seed=args.seed,
+        weight_decay=args.weight_decay, start_pull=args.start_pull,
+        batchnorm_statistics=args.batchnorm_statistics, patience_epochs=args.patience, seed=args.seed,
         device=args.device, precision=args.precision, extra={"units": args.units},
     )
     run_train(config, args.micrographs, args.particles, args.output, particles_format=args.particles_format,

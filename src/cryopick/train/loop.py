@@ -99,6 +99,7 @@ def fit(
     autoencoder_weight: float = 0.0,
     compute_dtype: torch.dtype = torch.float32,
     start_pull: float = 0.0,
+    keep_batchnorm_statistics: bool = False,
 ) -> TrainResult:
     """Train ``model`` in place; return the state with the best held-out AP (or the last).
 
@@ -118,6 +119,9 @@ def fit(
     start, decoupled from Adam's scaling, as L2-SP is to L2), so a trained start is refined, not
     overwritten, by a few labels: a weight whose Adam steps are ~learning_rate settles within
     ~1 / start_pull of where it began.
+
+    ``keep_batchnorm_statistics``: the model's BatchNorm layers normalise with their running
+    statistics while training, and keep them (their scale and shift still train), as when scoring.
     """
     if (sampler.crop_px, sampler.input_pool) != (model.training_crop_px, model.input_pool):
         raise ValueError(f"the sampler cuts {sampler.crop_px} px crops pooled {sampler.input_pool}x, the "
@@ -168,6 +172,10 @@ def fit(
                     break
                 started = last_line = time.perf_counter()
                 model.train()
+                if keep_batchnorm_statistics:
+                    for module in model.modules():
+                        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                            module.eval()
                 memory_format = torch.channels_last if model.trains_channels_last else torch.contiguous_format
                 model.to(memory_format=memory_format)  # type: ignore[call-overload]  # again each epoch: held-out scoring resets it
                 if use_decoder:

@@ -124,6 +124,12 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
         if learning_rate * start_pull >= 1:
             raise ConfigError(f"--start-pull {start_pull:g} x learning rate {learning_rate:g} must be below 1: "
                               "lower --start-pull")
+        keep_batchnorm = config.keeps_batchnorm_statistics(from_init=init is not None)
+        if config.batchnorm_statistics == "keep" and init is None:
+            log.warning("--batchnorm-statistics keep has no start's statistics to keep (training from scratch): "
+                        "ignored")
+        if keep_batchnorm:
+            log.info("BatchNorm normalises with the start's statistics (--batchnorm-statistics)")
         validate = None
         if validation_set and any(len(m.centres_px) for m in validation_set):
             def validate(net: PickerNet) -> float:
@@ -138,7 +144,7 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
             weight_decay=config.weight_decay, device=device, seed=config.seed, validate=validate,
             patience_epochs=config.patience_epochs, quiet=quiet, resume=resume, on_epoch_end=on_epoch_end,
             decoder=decoder, autoencoder_weight=autoencoder_weight, compute_dtype=compute_dtype,
-            start_pull=start_pull,
+            start_pull=start_pull, keep_batchnorm_statistics=keep_batchnorm,
         )
         return FittedPicker(model, result, pi, pi_u, autoencoder_weight, precision)
 
