@@ -5,6 +5,8 @@ from cryopick.config import (
     LEARNING_RATE_FROM_SCRATCH,
     LEARNING_RATE_FULL_LABELS,
     OBJECTIVE_FULL_LABELS,
+    START_PULL_BELOW_LABELS,
+    START_PULL_FEW_LABELS,
     ExtractConfig,
     SimulateConfig,
     TrainConfig,
@@ -80,3 +82,28 @@ def test_the_score_stride_follows_an_input_pool_unless_given() -> None:
     assert ExtractConfig(score_stride_px=1).resolved_score_stride_px(4) == 1
     with pytest.raises(ConfigError, match="score stride must be 1, 2 or 4"):
         ExtractConfig(score_stride_px=3)
+
+
+def test_start_pull_auto_pulls_a_trained_start_only_with_few_labels() -> None:
+    config = TrainConfig(expected_particles_per_micrograph=5)
+    assert config.start_pull == "auto"
+    assert config.resolved_start_pull(from_init=True, n_labeled=10) == START_PULL_FEW_LABELS
+    assert config.resolved_start_pull(from_init=True, n_labeled=START_PULL_BELOW_LABELS - 1) == START_PULL_FEW_LABELS
+    assert config.resolved_start_pull(from_init=True, n_labeled=START_PULL_BELOW_LABELS) == 0.0
+    assert config.resolved_start_pull(from_init=False, n_labeled=10) == 0.0  # nothing to pull towards
+    given = TrainConfig(expected_particles_per_micrograph=5, start_pull=30.0)
+    assert given.resolved_start_pull(from_init=True, n_labeled=1000) == 30.0
+    assert given.resolved_start_pull(from_init=False, n_labeled=1000) == 0.0
+    for bad in (-1.0, "strong"):
+        with pytest.raises(ConfigError, match="start_pull"):
+            TrainConfig(expected_particles_per_micrograph=5, start_pull=bad)  # type: ignore[arg-type]
+
+
+def test_batchnorm_statistics_auto_keeps_a_trained_starts_only() -> None:
+    config = TrainConfig(expected_particles_per_micrograph=5)
+    assert config.keeps_batchnorm_statistics(from_init=True)
+    assert not config.keeps_batchnorm_statistics(from_init=False)
+    assert not TrainConfig(expected_particles_per_micrograph=5,
+                           batchnorm_statistics="update").keeps_batchnorm_statistics(from_init=True)
+    assert not TrainConfig(expected_particles_per_micrograph=5,
+                           batchnorm_statistics="keep").keeps_batchnorm_statistics(from_init=False)

@@ -28,8 +28,8 @@ def positive_float(text: str) -> float:
     return value
 
 
-def autoencoder_weight(text: str) -> float | str:
-    """Argparse type for the autoencoder weight: ``auto`` or a number >= 0."""
+def auto_or_nonnegative(text: str) -> float | str:
+    """Argparse type for ``auto`` or a finite number >= 0."""
     if text.strip().lower() == "auto":
         return "auto"
     value = _parsed(text, float, "a number or auto")

@@ -33,7 +33,7 @@ with fewer than 100 labelled particles, where it scored higher on our sets, ge-b
 import argparse
 from pathlib import Path
 
-from cryopick.cli.arguments import autoencoder_weight, fraction, input_pool, positive_float, positive_int
+from cryopick.cli.arguments import auto_or_nonnegative, fraction, input_pool, positive_float, positive_int
 from cryopick.config import (
     BATCHNORM_STATISTICS,
     DEFAULT_UNITS,
@@ -45,6 +45,8 @@ from cryopick.config import (
     OBJECTIVE_FULL_LABELS,
     OBJECTIVES,
     PRECISIONS,
+    START_PULL_BELOW_LABELS,
+    START_PULL_FEW_LABELS,
     TrainConfig,
     init_learning_rate,
 )
@@ -102,7 +104,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              "higher with 10), ge-binomial from there on (default: %(default)s)")
     parser.add_argument("--objective-weight", type=positive_float, default=DEFAULT.objective_weight,
                         help="weight of the GE term (default: 1 for ge-binomial, 10 for ge-kl)")
-    parser.add_argument("--autoencoder", type=autoencoder_weight, nargs="+", default=[DEFAULT.autoencoder_weight],
+    parser.add_argument("--autoencoder", type=auto_or_nonnegative, nargs="+", default=[DEFAULT.autoencoder_weight],
                         metavar="GAMMA",
                         help="weight of the autoencoder term (a decoder reconstructs each region from the "
                              "features; helps with few labels): a number >= 0, or auto = 10/N for N <= 250 "
@@ -134,11 +136,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              f"{init_learning_rate(10):g} with 10. model.json records the rate used)")
     parser.add_argument("--weight-decay", type=float, default=DEFAULT.weight_decay,
                         help="L2 on weights (default: %(default)s)")
-    parser.add_argument("--start-pull", type=float, default=DEFAULT.start_pull,
+    parser.add_argument("--start-pull", type=auto_or_nonnegative, default=DEFAULT.start_pull, metavar="auto|P",
                         help="from an --init model: after each step pull every weight back towards the start "
-                             "by learning rate x this of the way, so few labels refine the start rather than "
-                             "overwrite it (a weight then stays within ~1/this of its start); 0 turns it off "
-                             "(default: %(default)s)")
+                             "by learning rate x P of the way, so few labels refine the start rather than "
+                             "overwrite it (a weight then stays within ~1/P of its start); 0 turns it off. "
+                             f"`auto`: {START_PULL_FEW_LABELS:g} below {START_PULL_BELOW_LABELS} labels, 0 from "
+                             "there on (model.json records the pull used) (default: %(default)s)")
     parser.add_argument("--batchnorm-statistics", choices=BATCHNORM_STATISTICS, default=DEFAULT.batchnorm_statistics,
                         help="BatchNorm's running statistics while training: `keep` the --init model's (they "
                              "describe the many micrographs it learnt on; minibatches built around a few labels "

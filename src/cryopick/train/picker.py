@@ -117,10 +117,12 @@ def fit_picker(config: TrainConfig, train_set: list[LabelledMicrograph], validat
         log.info("class prior pi = %.4g, among unlabelled pi_U = %.4g (objective %s, autoencoder weight %.4g, "
                  "%s arithmetic)", pi, pi_u, config.objective, autoencoder_weight, precision)
         learning_rate = config.resolved_learning_rate(from_init=init is not None, n_labeled=n_labeled)
-        start_pull = config.start_pull if init is not None else 0.0
-        if config.start_pull and init is None:
+        start_pull = config.resolved_start_pull(from_init=init is not None, n_labeled=n_labeled)
+        if config.start_pull not in ("auto", 0) and init is None:
             log.warning("--start-pull %g has no start to pull towards (training from scratch): ignored",
                         config.start_pull)
+        if start_pull:
+            log.info("every weight is pulled back towards the start (--start-pull %g)", start_pull)
         if learning_rate * start_pull >= 1:
             raise ConfigError(f"--start-pull {start_pull:g} x learning rate {learning_rate:g} must be below 1: "
                               "lower --start-pull")
