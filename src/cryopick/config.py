@@ -32,7 +32,7 @@ Precision = Literal["auto", "float32", "bfloat16"]
 BatchNormStatistics = Literal["auto", "keep", "update"]
 #: ``--start-pull auto``: from a trained start with fewer labels than START_PULL_BELOW_LABELS, pull
 #: every weight back towards it this hard (train.loop.fit); from 100 labels, or from scratch, none.
-#: Measured with 10 labels from the shipped detector (README, *A pull towards the start*).
+#: Measured with 10 labels on strong and weak starts (README, *Keeping what a trained start knows*).
 START_PULL_FEW_LABELS = 100.0
 START_PULL_BELOW_LABELS = 100
 StartPull = float | Literal["auto"]
