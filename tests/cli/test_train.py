@@ -127,6 +127,17 @@ def test_init_auto_trains_from_scratch_when_asked_for_another_net(
     assert json.loads((tmp_path / "model" / "model.json").read_text())["training"]["init_model"] is None
 
 
+def test_a_pull_or_kept_statistics_without_a_start_are_ignored_with_a_warning(
+        preprocessed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--micrographs", str(preprocessed / "work"), "--particles",
+                 str(preprocessed / "train.txt"), "-o", str(tmp_path / "model"), "-n", "12", "--epochs", "1",
+                 "--steps-per-epoch", "2", "--batch-size", "16", "--init", "none", "--model", "conv3",
+                 "--start-pull", "30", "--batchnorm-statistics", "keep"]) == 0
+    err = capsys.readouterr().err
+    assert "--start-pull 30 has no start to pull towards" in err
+    assert "--batchnorm-statistics keep has no start's statistics to keep" in err
+
+
 def test_init_follows_the_particle_size(preprocessed: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Downsampled by 4 the 20 px particle is 5 px across: auto trains from scratch, general warns."""
     assert main(["preprocess", str(preprocessed / "micrographs"), "--particle-diameter-A", "40", "--downsample", "4",

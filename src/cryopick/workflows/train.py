@@ -104,12 +104,11 @@ def run_train(
     micrograph_names = all_labels.micrographs()
     labels = subsample_labels(all_labels, config.num_labeled, config.seed)
     # recorded as used, so the model and the resume identity say which rate and objective it was
-    from_init = init is not None
     config = replace(config, objective=config.resolved_objective(len(labels)),
-                     learning_rate=config.resolved_learning_rate(from_init=from_init, n_labeled=len(labels)),
-                     start_pull=config.resolved_start_pull(from_init=from_init, n_labeled=len(labels)),
-                     batchnorm_statistics=("keep" if config.keeps_batchnorm_statistics(from_init=from_init)
-                                           else "update"))
+                     learning_rate=config.resolved_learning_rate(from_init=init is not None, n_labeled=len(labels)))
+    if init is not None:  # from scratch they stay as given: fit_picker warns that a given pull or `keep` is ignored
+        config = replace(config, start_pull=config.resolved_start_pull(from_init=True, n_labeled=len(labels)),
+                         batchnorm_statistics="keep" if config.keeps_batchnorm_statistics(from_init=True) else "update")
     train_names, validation_names = split_micrographs(micrograph_names, config.validation_fraction, config.seed)
     log.info("%d labelled particles on %d micrographs: %d for training, %d held out",
              len(labels), len(micrograph_names), len(train_names), len(validation_names))
