@@ -23,6 +23,24 @@ def test_working_pixel_i_sits_on_original_pixel_i_times_factor() -> None:
     np.testing.assert_allclose(small, pattern[::factor, ::factor], atol=1e-5)
 
 
+def numpy_fourier_crop(image: np.ndarray, factor: int) -> np.ndarray:
+    """The same crop in float64 with numpy's FFT: the reference for torch's float32 transforms."""
+    rows, cols = image.shape[0] // factor, image.shape[1] // factor
+    trimmed = image[: rows * factor, : cols * factor].astype(np.float64)
+    spectrum = np.fft.rfft2(trimmed)
+    kept_rows = np.r_[0 : (rows + 1) // 2, spectrum.shape[0] - rows // 2 : spectrum.shape[0]]
+    small = np.fft.irfft2(spectrum[kept_rows][:, : cols // 2 + 1], s=(rows, cols))
+    return small * (rows * cols) / trimmed.size
+
+
+@pytest.mark.parametrize(("shape", "factor"), [((101, 122), 2), ((101, 122), 3), ((96, 120), 4), ((77, 59), 5)])
+def test_crop_matches_a_float64_reference(shape: tuple[int, int], factor: int, rng: np.random.Generator) -> None:
+    image = rng.standard_normal(shape).astype(np.float32) * 3 + 1
+    small = fourier_crop(image, factor)
+    assert small.dtype == np.float32
+    np.testing.assert_allclose(small, numpy_fourier_crop(image, factor), atol=2e-5)
+
+
 def test_coordinate_round_trip() -> None:
     coords = np.array([0.0, 17.25, 1023.0])
     np.testing.assert_allclose(to_original_px(to_working_px(coords, downsample_factor=3), downsample_factor=3), coords)

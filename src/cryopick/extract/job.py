@@ -22,9 +22,28 @@ from cryopick.extract.picking import peaks_orig_px
 from cryopick.extract.runtime import run_batched, run_on_cpu_threads
 from cryopick.extract.scoring import score_micrographs
 from cryopick.models import PickerNet
+from cryopick.preprocess.fourier import RealTransforms
 from cryopick.preprocess.normalization import Normalization, prepare_micrograph
 
 S = TypeVar("S")
+
+
+def _torch_rfft2(image: npt.NDArray[np.float32]) -> npt.NDArray[np.complexfloating]:
+    with torch.no_grad():
+        spectrum: npt.NDArray[np.complexfloating] = torch.fft.rfft2(
+            torch.from_numpy(np.ascontiguousarray(image))).numpy()
+    return spectrum
+
+
+def _torch_irfft2(spectrum: npt.NDArray[np.complexfloating], shape: tuple[int, int]) -> npt.NDArray[np.floating]:
+    with torch.no_grad():
+        image: npt.NDArray[np.floating] = torch.fft.irfft2(
+            torch.from_numpy(np.ascontiguousarray(spectrum)), s=shape).numpy()
+    return image
+
+
+# Fourier cropping with torch's FFT: loaded with the model already, where scipy's adds 0.3 s of imports
+TORCH_TRANSFORMS = RealTransforms(_torch_rfft2, _torch_irfft2)
 
 
 @dataclass(frozen=True)
@@ -65,7 +84,7 @@ def prepared_image(array: npt.NDArray[np.float32], pixel_size_A: float | None, j
                                f"{expected:.4g} A/px: preprocess these micrographs with their own pixel size "
                                "and train a model on them, or resample them to the model's")
     return prepare_micrograph(array, downsample_factor=job.geometry.downsample_factor,
-                              normalization=job.normalization)
+                              normalization=job.normalization, transforms=TORCH_TRANSFORMS)
 
 
 def picks_of(score_map: npt.NDArray[np.float32], job: ExtractJob) -> dict[str, npt.NDArray[np.float64]]:

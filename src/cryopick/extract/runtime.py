@@ -52,7 +52,7 @@ def loaded_ahead(load: Callable[[S], T], items: list[S], *, threads: int,
     """Load items ahead on worker threads so that I/O overlaps scoring.
 
     ``(item, load(item))`` in order, with up to ``depth`` loads running ahead on ``threads``
-    threads: reading, downsampling and normalising the next micrographs (numpy, scipy and mrcfile
+    threads: reading, downsampling and normalising the next micrographs (numpy, torch and mrcfile
     release the GIL) overlaps scoring these, and on a GPU several cores keep it fed.
     """
     with ThreadPoolExecutor(max(1, threads), thread_name_prefix="cryopick-load") as pool:

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cryopick.config import NORMALIZATIONS
-from cryopick.preprocess.fourier import fourier_crop
+from cryopick.preprocess.fourier import SCIPY_TRANSFORMS, RealTransforms, fourier_crop
 from cryopick.preprocess.gmm import (
     GmmParams,
     fit_image_scale,
@@ -84,14 +84,15 @@ def normalize_micrograph(image_px: npt.NDArray[np.float32], normalization: Norma
 
 
 def prepare_micrograph(image_orig_px: npt.NDArray[np.float32], *, downsample_factor: int,
-                       normalization: Normalization) -> npt.NDArray[np.float32]:
+                       normalization: Normalization,
+                       transforms: RealTransforms = SCIPY_TRANSFORMS) -> npt.NDArray[np.float32]:
     """Prepare a raw micrograph exactly as the model's training data were.
 
     A raw micrograph as the model's training data were prepared: downsampled, then normalised;
     the micrograph's own scale is fitted on a sample seeded by its content (the same in every run,
     and under any file name).
     """
-    small = fourier_crop(image_orig_px, downsample_factor)
+    small = fourier_crop(image_orig_px, downsample_factor, transforms=transforms)
     image, _, _ = normalize_micrograph(small, normalization, seed=zlib.crc32(small.tobytes()), samples=20_000)
     return image
 
