@@ -24,7 +24,7 @@ def test_working_pixel_i_sits_on_original_pixel_i_times_factor() -> None:
 
 
 def numpy_fourier_crop(image: np.ndarray, factor: int) -> np.ndarray:
-    """The same crop in float64 with numpy's FFT: the reference for torch's float32 transforms."""
+    """The same crop in float64 with numpy's FFT: the reference for the float32 crop."""
     rows, cols = image.shape[0] // factor, image.shape[1] // factor
     trimmed = image[: rows * factor, : cols * factor].astype(np.float64)
     spectrum = np.fft.rfft2(trimmed)
